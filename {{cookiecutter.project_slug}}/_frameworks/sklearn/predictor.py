@@ -1,0 +1,92 @@
+"""The model this service serves: its input features, how to load it and how to predict.
+
+This is the one module to edit to serve your own scikit-learn model; README.md walks through it.
+The service validates every request row against `Features`, and refuses to start when the
+model's metadata file records a different feature schema.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import joblib
+import numpy as np
+from pydantic import BaseModel, ConfigDict, FiniteFloat
+from threadpoolctl import threadpool_limits
+
+from .metadata import ModelMetadata
+from .prediction import Predictions
+
+DEFAULT_MODEL_PATH = Path("models/model.joblib")
+
+
+class Features(BaseModel):
+    """One row of model input. Declaration order is the model's column order."""
+
+    # strict: "1.5" is an error rather than 1.5; extra="forbid": unknown features are errors.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    mean_radius: FiniteFloat
+    mean_texture: FiniteFloat
+    mean_perimeter: FiniteFloat
+    mean_area: FiniteFloat
+    mean_smoothness: FiniteFloat
+    mean_compactness: FiniteFloat
+    mean_concavity: FiniteFloat
+    mean_concave_points: FiniteFloat
+    mean_symmetry: FiniteFloat
+    mean_fractal_dimension: FiniteFloat
+    radius_error: FiniteFloat
+    texture_error: FiniteFloat
+    perimeter_error: FiniteFloat
+    area_error: FiniteFloat
+    smoothness_error: FiniteFloat
+    compactness_error: FiniteFloat
+    concavity_error: FiniteFloat
+    concave_points_error: FiniteFloat
+    symmetry_error: FiniteFloat
+    fractal_dimension_error: FiniteFloat
+    worst_radius: FiniteFloat
+    worst_texture: FiniteFloat
+    worst_perimeter: FiniteFloat
+    worst_area: FiniteFloat
+    worst_smoothness: FiniteFloat
+    worst_compactness: FiniteFloat
+    worst_concavity: FiniteFloat
+    worst_concave_points: FiniteFloat
+    worst_symmetry: FiniteFloat
+    worst_fractal_dimension: FiniteFloat
+
+
+class Predictor:
+    """A scikit-learn classifier or Pipeline saved with joblib.
+
+    joblib files are pickles: loading one runs code, so serve only files you built yourself.
+    """
+
+    framework: ClassVar[str] = "sklearn"
+
+    def __init__(self, estimator: Any, classes: list[str]) -> None:
+        self._estimator = estimator
+        self._classes = classes
+
+    @classmethod
+    def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
+        # One worker process per core by default: more BLAS/OpenMP threads would
+        # oversubscribe the CPU.
+        threadpool_limits(limits=threads)
+        estimator = joblib.load(path)
+        if not hasattr(estimator, "predict_proba"):
+            raise TypeError(f"{type(estimator).__name__} has no predict_proba method")
+        if not metadata.classes or len(metadata.classes) != len(estimator.classes_):
+            raise ValueError("the metadata must name one class per estimator class")
+        return cls(estimator, metadata.classes)
+
+    def predict(self, rows: Sequence[Features]) -> Predictions:
+        # A model's __dict__ keeps declaration order, which is the model's column order.
+        x = np.array([tuple(row.__dict__.values()) for row in rows], dtype=np.float64)
+        proba = self._estimator.predict_proba(x)
+        return Predictions(
+            outputs=[self._classes[i] for i in proba.argmax(axis=1)],
+            probabilities=[dict(zip(self._classes, p, strict=True)) for p in proba.tolist()],
+        )

@@ -1,0 +1,87 @@
+"""The model this service serves: its input features, how to load it and how to predict.
+
+This is the one module to edit to serve your own XGBoost model; README.md walks through it.
+The service validates every request row against `Features`, and refuses to start when the
+model's metadata file records a different feature schema.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar, Self
+
+import numpy as np
+import xgboost as xgb
+from pydantic import BaseModel, ConfigDict, FiniteFloat
+
+from .metadata import ModelMetadata
+from .prediction import Predictions
+
+DEFAULT_MODEL_PATH = Path("models/model.ubj")
+
+
+class Features(BaseModel):
+    """One row of model input. Declaration order is the model's column order."""
+
+    # strict: "1.5" is an error rather than 1.5; extra="forbid": unknown features are errors.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    mean_radius: FiniteFloat
+    mean_texture: FiniteFloat
+    mean_perimeter: FiniteFloat
+    mean_area: FiniteFloat
+    mean_smoothness: FiniteFloat
+    mean_compactness: FiniteFloat
+    mean_concavity: FiniteFloat
+    mean_concave_points: FiniteFloat
+    mean_symmetry: FiniteFloat
+    mean_fractal_dimension: FiniteFloat
+    radius_error: FiniteFloat
+    texture_error: FiniteFloat
+    perimeter_error: FiniteFloat
+    area_error: FiniteFloat
+    smoothness_error: FiniteFloat
+    compactness_error: FiniteFloat
+    concavity_error: FiniteFloat
+    concave_points_error: FiniteFloat
+    symmetry_error: FiniteFloat
+    fractal_dimension_error: FiniteFloat
+    worst_radius: FiniteFloat
+    worst_texture: FiniteFloat
+    worst_perimeter: FiniteFloat
+    worst_area: FiniteFloat
+    worst_smoothness: FiniteFloat
+    worst_compactness: FiniteFloat
+    worst_concavity: FiniteFloat
+    worst_concave_points: FiniteFloat
+    worst_symmetry: FiniteFloat
+    worst_fractal_dimension: FiniteFloat
+
+
+class Predictor:
+    """A binary XGBoost classifier saved in XGBoost's own format (JSON or UBJ, never pickle)."""
+
+    framework: ClassVar[str] = "xgboost"
+
+    def __init__(self, booster: xgb.Booster, classes: list[str]) -> None:
+        self._booster = booster
+        self._classes = classes
+
+    @classmethod
+    def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
+        booster = xgb.Booster(model_file=path)
+        # One worker process per core by default: more threads would oversubscribe the CPU.
+        booster.set_param({"nthread": threads})
+        if not metadata.classes:
+            raise ValueError("the metadata names no classes for this classifier")
+        return cls(booster, metadata.classes)
+
+    def predict(self, rows: Sequence[Features]) -> Predictions:
+        # A model's __dict__ keeps declaration order, which is the model's column order.
+        x = np.array([tuple(row.__dict__.values()) for row in rows], dtype=np.float32)
+        # inplace_predict skips building a DMatrix and is safe to call from several threads.
+        scores = np.asarray(self._booster.inplace_predict(x))
+        proba = np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
+        return Predictions(
+            outputs=[self._classes[i] for i in proba.argmax(axis=1)],
+            probabilities=[dict(zip(self._classes, p, strict=True)) for p in proba.tolist()],
+        )

@@ -1,0 +1,22 @@
+"""`python -m {{ cookiecutter.package_name }}`: serve with one uvicorn process (development)."""
+
+import uvicorn
+
+from .app import create_app
+from .settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        # Logging is configured by create_app; the access line comes from AccessLogMiddleware.
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The application factory: `create_app()` builds a service; nothing happens at import time."""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry
+
+from .errors import add_error_handlers
+from .loader import ModelLoadError, load_model
+from .logs import configure_logging
+from .metrics import InFlightMiddleware, ModelMetrics, instrument
+from .middleware import AccessLogMiddleware, BodyLimitMiddleware, is_valid_request_id
+from .routes import router
+from .settings import Settings
+from .state import ServiceState
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    # One registry per app, so that tests can build many apps in one process.
+    registry = CollectorRegistry()
+    state = ServiceState(settings=settings, metrics=ModelMetrics(registry))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        start = time.perf_counter()
+        try:
+            model = load_model(settings.model_path, threads=settings.model_threads)
+        except ModelLoadError as error:
+            # One clear line; the server then exits non-zero because the error propagates.
+            log.error("model_load_failed", path=str(error.path), error=error.cause)
+            raise
+        state.metrics.set_model(
+            settings.model_name, model.metadata.version, model.metadata.framework
+        )
+        state.model = model
+        log.info(
+            "model_loaded",
+            path=str(settings.model_path),
+            version=model.metadata.version,
+            framework=model.metadata.framework,
+            seconds=round(time.perf_counter() - start, 3),
+        )
+        yield
+        state.model = None
+
+    app = FastAPI(
+        title=settings.model_name,
+        description=f"Predictions from the {settings.model_name} model.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.include_router(router)
+    add_error_handlers(app)
+    # Middleware is added innermost first. The request id must exist before the access log
+    # binds it; the body limit sits inside the metrics so that its 413s are counted.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    instrument(app, registry)
+    app.add_middleware(InFlightMiddleware, gauge=state.metrics.in_flight)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(
+        CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_valid_request_id
+    )
+    use_example_request(app, state)
+    return app
+
+
+def use_example_request(app: FastAPI, state: ServiceState) -> None:
+    """Give POST /predict in the OpenAPI document a real example: the training medians.
+
+    The example comes from the model's metadata, so it exists once the model is loaded; the
+    document is cached from then on.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        if state.model is None:
+            return schema
+        content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
+        content["application/json"]["examples"] = {
+            "median": {
+                "summary": "One row of training medians",
+                "value": {"instances": [state.model.metadata.example_row()]},
+            }
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

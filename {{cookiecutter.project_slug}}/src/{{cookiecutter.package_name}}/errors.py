@@ -1,0 +1,108 @@
+"""Every error the service returns, mapped to HTTP in this one place.
+
+Each body has the same shape: {"detail": str, "errors": [{"field", "message"}], "request_id"}.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from asgi_correlation_id import correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class ServiceError(Exception):
+    status_code = 500
+    detail = "internal server error"
+
+    def __init__(self, detail: str | None = None, field: str | None = None) -> None:
+        super().__init__(detail or self.detail)
+        self.detail = detail or self.detail
+        self.field = field
+
+
+class ModelNotReadyError(ServiceError):
+    status_code = 503
+    detail = "the model is not loaded yet"
+
+
+class TooManyRowsError(ServiceError):
+    status_code = 422
+
+
+def error_response(
+    status_code: int,
+    detail: str,
+    errors: Sequence[dict[str, str]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "detail": detail,
+        "errors": list(errors),
+        "request_id": correlation_id.get(),
+    }
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def field_name(loc: Sequence[int | str]) -> str:
+    """("body", "instances", 0, "x") -> "instances[0].x"; the whole body is "body"."""
+    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif name:
+            name += f".{part}"
+        else:
+            name = str(part)
+    return name or "body"
+
+
+async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
+    problems = exc.errors()
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        problem = problems[0]
+        reason = problem.get("ctx", {}).get("error", "invalid JSON")
+        return error_response(
+            400,
+            "the request body is not valid JSON",
+            [{"field": "body", "message": f"{reason} at position {problem['loc'][-1]}"}],
+        )
+    errors = [
+        {"field": field_name(problem["loc"]), "message": problem["msg"]} for problem in problems
+    ]
+    return error_response(422, "the request is not valid", errors)
+
+
+async def handle_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def handle_service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)  # noqa: S101 - registered for this type
+    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
+    return error_response(exc.status_code, exc.detail, errors)
+
+
+async def handle_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log, never to the client.
+    request_id = correlation_id.get()
+    log.error("unhandled_error", request_id=request_id, exc_info=exc)
+    # This response is sent outside the request-id middleware, so it sets the header itself.
+    return error_response(
+        500, "internal server error", headers={"X-Request-ID": request_id} if request_id else None
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(HTTPException, handle_http_error)
+    app.add_exception_handler(ServiceError, handle_service_error)
+    app.add_exception_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,90 @@
+"""Load the model and its metadata once, check them against the code, and warm the model up."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .metadata import ModelMetadata, feature_specs, metadata_path, now, read_metadata
+from .predictor import Features, Predictor
+
+
+class ModelLoadError(Exception):
+    """The model at `path` cannot be served, for the reason in `cause`."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        super().__init__(f"cannot load model {path}: {cause}")
+        self.path = path
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    predictor: Predictor
+    metadata: ModelMetadata
+    loaded_at: datetime
+
+
+def first_line(error: BaseException) -> str:
+    """The exception's type and the first line of its message (native errors carry traces)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def read_checked_metadata(path: Path) -> ModelMetadata:
+    meta_path = metadata_path(path)
+    try:
+        metadata = read_metadata(path)
+    except FileNotFoundError:
+        raise ModelLoadError(path, f"its metadata file {meta_path} does not exist") from None
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"]) or "(root)"
+        raise ModelLoadError(
+            path, f"its metadata file {meta_path} is invalid at {field}: {problem['msg']}"
+        ) from error
+
+    if metadata.framework != Predictor.framework:
+        raise ModelLoadError(
+            path,
+            f"its metadata says framework {metadata.framework!r}, "
+            f"but predictor.py serves {Predictor.framework!r}",
+        )
+    expected = [(spec.name, spec.type) for spec in feature_specs(Features)]
+    recorded = [(spec.name, spec.type) for spec in metadata.features]
+    if recorded != expected:
+        raise ModelLoadError(
+            path,
+            f"the feature schema in {meta_path} ({len(recorded)} features) differs from "
+            f"predictor.Features ({len(expected)} features); first difference: "
+            f"{next_difference(recorded, expected)}",
+        )
+    return metadata
+
+
+def next_difference(
+    recorded: Sequence[tuple[str, str]], expected: Sequence[tuple[str, str]]
+) -> str:
+    for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
+        if got != want:
+            return f"position {position} is {got} in the metadata, {want} in the code"
+    shorter = "metadata" if len(recorded) < len(expected) else "code"
+    return f"the {shorter} has fewer features"
+
+
+def load_model(path: Path, *, threads: int) -> LoadedModel:
+    """Load the model at `path` and run one prediction; raise ModelLoadError on any failure."""
+    if not path.is_file():
+        raise ModelLoadError(path, "no such file")
+    metadata = read_checked_metadata(path)
+    try:
+        predictor = Predictor.load(path, metadata, threads=threads)
+    except Exception as error:
+        raise ModelLoadError(path, first_line(error)) from error
+    try:
+        predictor.predict([Features.model_validate(metadata.example_row())])
+    except Exception as error:
+        raise ModelLoadError(path, f"the warm-up prediction failed: {first_line(error)}") from error
+    return LoadedModel(predictor=predictor, metadata=metadata, loaded_at=now())

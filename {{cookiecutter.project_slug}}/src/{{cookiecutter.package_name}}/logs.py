@@ -1,0 +1,73 @@
+"""structlog, configured once: every line, the service's and the server's, goes one way.
+
+The stdlib loggers of uvicorn (and of anything else) are routed through the same processors as
+structlog's own, so in production every line is one JSON object.
+"""
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+from structlog.typing import Processor
+
+LogFormat = Literal["auto", "json", "console"]
+
+# Loggers that servers set up with handlers of their own; theirs are removed so that each line
+# reaches the root handler once, in our format.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
+
+
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write each line to sys.stdout as it is at that moment, even if it was replaced."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def use_console(log_format: LogFormat) -> bool:
+    return log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
+
+
+def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> None:
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if use_console(log_format):
+        renderer: list[Processor] = [structlog.dev.ConsoleRenderer()]
+    else:
+        # Tracebacks as structured data, without local variables: they may hold request data.
+        tracebacks = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        renderer = [tracebacks, structlog.processors.JSONRenderer()]
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = StdoutHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True

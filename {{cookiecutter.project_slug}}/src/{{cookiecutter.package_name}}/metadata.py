@@ -1,0 +1,142 @@
+"""The metadata file saved beside every model: feature schema, version and training summary.
+
+It is the one record of what the model expects and what its training data looked like. The
+service validates requests against the schema, derives its example request and warm-up row from
+the summary, and refuses to start when the schema in `predictor.py` disagrees with it.
+"""
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, Field
+
+FeatureType = Literal["float", "int"]
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+DECILES = tuple(i / 10 for i in range(1, 10))
+
+
+class FeatureSpec(BaseModel):
+    name: str
+    type: FeatureType
+
+
+class FeatureSummary(BaseModel):
+    """Distribution of one feature in the training data."""
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    quantiles: dict[str, float] = Field(description="Quantiles keyed p01, p05, ... p99.")
+    deciles: list[float] = Field(description="The nine inner decile edges, for binning.")
+
+
+class ModelMetadata(BaseModel):
+    framework: str
+    version: str
+    trained_at: datetime
+    task: Literal["classification", "regression"]
+    classes: list[str] | None = Field(
+        default=None, description="Class labels by index, for classifiers."
+    )
+    features: list[FeatureSpec]
+    summary: dict[str, FeatureSummary]
+    evaluation: dict[str, float] = Field(default_factory=dict)
+
+    def example_row(self) -> dict[str, float | int]:
+        """A realistic row: the training median of every feature."""
+        row: dict[str, float | int] = {}
+        for feature in self.features:
+            median = self.summary[feature.name].quantiles["p50"]
+            row[feature.name] = round(median) if feature.type == "int" else median
+        return row
+
+
+def feature_specs(features: type[BaseModel]) -> list[FeatureSpec]:
+    """The schema of a pydantic row model: its fields in declaration order, with their types."""
+    specs = []
+    for name, field in features.model_fields.items():
+        if field.annotation is int:
+            specs.append(FeatureSpec(name=name, type="int"))
+        elif field.annotation is float:
+            specs.append(FeatureSpec(name=name, type="float"))
+        else:
+            raise TypeError(
+                f"feature {name!r} must be declared float or int, not {field.annotation}"
+            )
+    return specs
+
+
+def summarize(x: npt.NDArray[np.floating], names: Sequence[str]) -> dict[str, FeatureSummary]:
+    """Per-feature summary of a training matrix whose columns are `names`."""
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ValueError(f"expected a matrix with {len(names)} columns, got shape {x.shape}")
+    summary = {}
+    for column, name in zip(x.T, names, strict=True):
+        quantiles = np.quantile(column, QUANTILES)
+        summary[name] = FeatureSummary(
+            count=int(column.size),
+            mean=float(column.mean()),
+            std=float(column.std()),
+            min=float(column.min()),
+            max=float(column.max()),
+            quantiles={
+                f"p{round(q * 100):02d}": float(v)
+                for q, v in zip(QUANTILES, quantiles, strict=True)
+            },
+            deciles=[float(v) for v in np.quantile(column, DECILES)],
+        )
+    return summary
+
+
+def metadata_path(model_path: Path) -> Path:
+    """Where the metadata of `model_path` lives: `model.ubj` -> `model.metadata.json`."""
+    return model_path.with_suffix(".metadata.json")
+
+
+def file_version(path: Path) -> str:
+    """A version that changes whenever the model file does: the start of its SHA-256."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def write_metadata(model_path: Path, metadata: ModelMetadata) -> Path:
+    path = metadata_path(model_path)
+    path.write_text(metadata.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def read_metadata(model_path: Path) -> ModelMetadata:
+    return ModelMetadata.model_validate_json(metadata_path(model_path).read_bytes())
+
+
+def describe_model(
+    model_path: Path,
+    *,
+    framework: str,
+    features: type[BaseModel],
+    x_train: npt.NDArray[np.floating],
+    classes: list[str] | None,
+    evaluation: dict[str, float],
+) -> ModelMetadata:
+    """The metadata of a model just saved at `model_path` and trained on `x_train`."""
+    specs = feature_specs(features)
+    return ModelMetadata(
+        framework=framework,
+        version=file_version(model_path),
+        trained_at=now(),
+        task="classification" if classes else "regression",
+        classes=classes,
+        features=specs,
+        summary=summarize(x_train, [spec.name for spec in specs]),
+        evaluation=evaluation,
+    )

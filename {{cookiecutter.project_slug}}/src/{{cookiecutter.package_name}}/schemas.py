@@ -1,0 +1,44 @@
+"""Request and response bodies of the HTTP API."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .metadata import FeatureSpec
+from .predictor import Features
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instances: list[Features] = Field(
+        min_length=1,
+        description="Rows to predict: each maps every feature name to its value.",
+    )
+
+
+class PredictResponse(BaseModel):
+    predictions: list[str] | list[float] = Field(
+        description="One prediction per row, in request order: a class label or a number."
+    )
+    probabilities: list[dict[str, float]] | None = Field(
+        default=None, description="For classifiers: each class's probability, per row."
+    )
+    model_name: str
+    model_version: str
+    request_id: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    framework: str
+    task: str
+    classes: list[str] | None
+    features: list[FeatureSpec]
+    trained_at: datetime
+    loaded_at: datetime
+
+
+class Status(BaseModel):
+    status: str

@@ -1,0 +1,55 @@
+"""Service settings, read from `{{ cookiecutter.env_prefix }}*` environment variables and `.env`."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .predictor import DEFAULT_MODEL_PATH
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; `.env.example` lists each one as its environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="{{ cookiecutter.env_prefix }}",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    model_path: Path = Field(
+        default=DEFAULT_MODEL_PATH,
+        description="Model file to serve; its metadata file lies beside it.",
+    )
+    model_name: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        min_length=1,
+        description="Name the service reports for its model.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level of log lines to print."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="json: one JSON object per line; console: coloured text; "
+        "auto: console on a terminal, json otherwise.",
+    )
+    max_rows: int = Field(default=1000, ge=1, description="Most rows one request may carry.")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    model_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads the model may use for one prediction, per worker process.",
+    )
+    inline_predict_max_rows: int = Field(
+        default=100,
+        ge=0,
+        description="Requests with at most this many rows are predicted on the event loop; "
+        "larger ones in a worker thread.",
+    )

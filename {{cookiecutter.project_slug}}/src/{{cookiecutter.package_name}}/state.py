@@ -1,0 +1,15 @@
+"""What one app instance holds between requests."""
+
+from dataclasses import dataclass
+
+from .loader import LoadedModel
+from .metrics import ModelMetrics
+from .settings import Settings
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    metrics: ModelMetrics
+    model: LoadedModel | None = None
+    """Set by the lifespan once the model is loaded and warmed up; None means not ready."""

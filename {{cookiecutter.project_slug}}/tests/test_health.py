@@ -1,0 +1,52 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.loader import ModelLoadError
+from {{ cookiecutter.package_name }}.settings import Settings
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+
+def test_live_and_ready_after_the_model_loaded(client: TestClient) -> None:
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/ready").json() == {"status": "ready"}
+
+
+def test_not_ready_before_the_model_is_loaded(app: FastAPI, row: dict[str, float]) -> None:
+    client = TestClient(app)  # not entered: the lifespan has not run
+    assert client.get("/health/live").status_code == 200
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["detail"] == "the model is not loaded yet"
+    assert client.post("/predict", json={"instances": [row]}).status_code == 503
+    assert client.get("/model").status_code == 503
+
+
+def test_startup_fails_on_a_missing_model(tmp_path: Path) -> None:
+    settings = Settings(model_path=tmp_path / "absent.ubj", log_format="json", _env_file=None)
+    with pytest.raises(ModelLoadError), TestClient(create_app(settings)):
+        pass
+
+
+def test_server_exits_non_zero_naming_the_missing_model(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.model"
+    prefix = Settings.model_config["env_prefix"]
+    result = subprocess.run(
+        [sys.executable, "-m", PACKAGE],
+        env={f"{prefix}MODEL_PATH": str(missing), f"{prefix}LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    failures = [line for line in result.stdout.splitlines() if "model_load_failed" in line]
+    assert len(failures) == 1
+    assert str(missing) in failures[0]

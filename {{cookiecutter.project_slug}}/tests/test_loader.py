@@ -1,0 +1,86 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.loader import ModelLoadError, load_model
+from {{ cookiecutter.package_name }}.metadata import ModelMetadata, metadata_path
+from {{ cookiecutter.package_name }}.predictor import Features
+
+
+@pytest.fixture
+def model_copy(model_path: Path, tmp_path: Path) -> Path:
+    """A copy of the trained model and its metadata, free to damage."""
+    copy = tmp_path / model_path.name
+    shutil.copy(model_path, copy)
+    shutil.copy(metadata_path(model_path), metadata_path(copy))
+    return copy
+
+
+def test_load_model_reads_the_model_and_its_metadata(
+    model_path: Path, metadata: ModelMetadata
+) -> None:
+    loaded = load_model(model_path, threads=1)
+    assert loaded.metadata == metadata
+
+
+def test_missing_model_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.model"
+    with pytest.raises(ModelLoadError, match="no such file") as error:
+        load_model(missing, threads=1)
+    assert str(missing) in str(error.value)
+
+
+def test_corrupt_model_names_the_path_and_the_cause(model_copy: Path) -> None:
+    model_copy.write_bytes(b"\x00this is not a model\xff" * 10)
+    with pytest.raises(ModelLoadError) as error:
+        load_model(model_copy, threads=1)
+    assert str(model_copy) in str(error.value)
+    assert error.value.cause
+
+
+def test_missing_metadata_is_an_error(model_copy: Path) -> None:
+    metadata_path(model_copy).unlink()
+    with pytest.raises(ModelLoadError, match=r"metadata file .* does not exist"):
+        load_model(model_copy, threads=1)
+
+
+def test_invalid_metadata_names_the_field(model_copy: Path) -> None:
+    meta = json.loads(metadata_path(model_copy).read_text())
+    del meta["version"]
+    metadata_path(model_copy).write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="invalid at version"):
+        load_model(model_copy, threads=1)
+
+
+def test_metadata_with_another_feature_schema_is_refused(model_copy: Path) -> None:
+    meta = json.loads(metadata_path(model_copy).read_text())
+    meta["features"][3]["name"] = "renamed"
+    metadata_path(model_copy).write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="position 3"):
+        load_model(model_copy, threads=1)
+
+
+def test_metadata_of_another_framework_is_refused(model_copy: Path) -> None:
+    meta = json.loads(metadata_path(model_copy).read_text())
+    meta["framework"] = "other"
+    metadata_path(model_copy).write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="framework 'other'"):
+        load_model(model_copy, threads=1)
+
+
+def test_predictions_keep_row_order(model_path: Path, metadata: ModelMetadata) -> None:
+    predictor = load_model(model_path, threads=1).predictor
+    summary = metadata.summary
+    # Rows at the low and high ends of every feature fall on opposite sides of the boundary.
+    low = Features.model_validate({n: s.quantiles["p05"] for n, s in summary.items()})
+    high = Features.model_validate({n: s.quantiles["p95"] for n, s in summary.items()})
+    forward = predictor.predict([low, high])
+    backward = predictor.predict([high, low])
+    assert forward.outputs == backward.outputs[::-1]
+    assert forward.outputs[0] != forward.outputs[1]
+    assert forward.probabilities is not None
+    for probabilities in forward.probabilities:
+        assert set(probabilities) == set(metadata.classes or [])
+        assert sum(probabilities.values()) == pytest.approx(1.0)

@@ -1,0 +1,96 @@
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.deps import get_model
+from {{ cookiecutter.package_name }}.settings import Settings
+
+Row = dict[str, float | int]
+
+
+@pytest.fixture
+def logged(capsys: pytest.CaptureFixture[str], settings: Settings) -> Iterator[TestClient]:
+    """A client of an app built after capsys, so that its log handler writes to the capture."""
+    with TestClient(create_app(settings)) as client:
+        capsys.readouterr()
+        yield client
+
+
+def json_lines(captured: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in captured.splitlines() if line.strip()]
+
+
+def access_lines(captured: str) -> list[dict[str, Any]]:
+    return [line for line in json_lines(captured) if line.get("event") == "request"]
+
+
+def test_every_line_is_json_and_one_access_line_per_request(
+    logged: TestClient, capsys: pytest.CaptureFixture[str], row: Row
+) -> None:
+    logged.post("/predict", json={"instances": [row]})
+    logged.get("/health/ready")
+    logged.post("/predict", json={"instances": []})
+    lines = access_lines(capsys.readouterr().out)  # json.loads fails on any non-JSON line
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("POST", "/predict", 200),
+        ("GET", "/health/ready", 200),
+        ("POST", "/predict", 422),
+    ]
+    for line in lines:
+        assert line["level"] == "info"
+        assert line["duration_ms"] >= 0
+        assert line["timestamp"].endswith("Z")
+        assert line["request_id"]
+
+
+def test_request_id_from_the_header_is_returned_and_logged(
+    logged: TestClient, capsys: pytest.CaptureFixture[str], row: Row
+) -> None:
+    capsys.readouterr()
+    response = logged.post(
+        "/predict", json={"instances": [row]}, headers={"X-Request-ID": "order-42.retry-1"}
+    )
+    assert response.headers["X-Request-ID"] == "order-42.retry-1"
+    assert response.json()["request_id"] == "order-42.retry-1"
+    assert access_lines(capsys.readouterr().out)[0]["request_id"] == "order-42.retry-1"
+
+
+def test_request_id_is_generated_when_absent_or_unsafe(client: TestClient) -> None:
+    generated = client.get("/health/live").headers["X-Request-ID"]
+    assert len(generated) == 32
+    assert client.get("/health/live").headers["X-Request-ID"] != generated
+    unsafe = client.get("/health/live", headers={"X-Request-ID": 'a" b\nc'})
+    assert unsafe.headers["X-Request-ID"] != 'a" b\nc'
+    assert len(unsafe.headers["X-Request-ID"]) == 32
+
+
+def test_unexpected_error_is_a_500_that_hides_details_but_logs_them(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def explode() -> None:
+        raise RuntimeError("secret detail")
+
+    app = create_app(settings)
+    app.dependency_overrides[get_model] = explode
+    with TestClient(app, raise_server_exceptions=False) as failing:
+        capsys.readouterr()
+        response = failing.get("/model", headers={"X-Request-ID": "trace-7"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "internal server error",
+        "errors": [],
+        "request_id": "trace-7",
+    }
+    assert response.headers["X-Request-ID"] == "trace-7"
+    assert "secret" not in response.text
+    lines = json_lines(capsys.readouterr().out)
+    error = next(line for line in lines if line.get("event") == "unhandled_error")
+    assert error["request_id"] == "trace-7"
+    assert error["level"] == "error"
+    assert "RuntimeError" in json.dumps(error["exception"])
+    access = next(line for line in lines if line.get("event") == "request")
+    assert (access["status"], access["request_id"]) == (500, "trace-7")

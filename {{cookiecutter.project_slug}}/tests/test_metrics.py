@@ -1,0 +1,41 @@
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from {{ cookiecutter.package_name }}.metadata import ModelMetadata
+
+Row = dict[str, float | int]
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of the one sample called `name` whose labels include `labels`."""
+    values = [
+        found.value
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == name and labels.items() <= found.labels.items()
+    ]
+    assert len(values) == 1, f"{len(values)} samples {name} {labels} in /metrics"
+    return values[0]
+
+
+def test_metrics_count_requests_and_predicted_rows(client: TestClient, row: Row) -> None:
+    for rows in (1, 3, 5):
+        assert client.post("/predict", json={"instances": [row] * rows}).status_code == 200
+    client.post("/predict", json={"instances": []})
+    text = client.get("/metrics").text
+    assert sample(text, "model_predictions_total") == 9
+    assert sample(text, "model_inference_duration_seconds_count") == 3
+    assert sample(text, "model_request_rows_sum") == 9
+    assert sample(text, "http_requests_total", handler="/predict", method="POST", status="200") == 3
+    assert sample(text, "http_requests_total", handler="/predict", method="POST", status="422") == 1
+
+
+def test_metrics_carry_the_model_version(client: TestClient, metadata: ModelMetadata) -> None:
+    text = client.get("/metrics").text
+    info = sample(text, "model_info", framework=metadata.framework, version=metadata.version)
+    assert info == 1
+
+
+def test_metrics_route_is_not_itself_counted(client: TestClient) -> None:
+    client.get("/metrics")
+    assert 'handler="/metrics"' not in client.get("/metrics").text

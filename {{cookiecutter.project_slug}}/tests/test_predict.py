@@ -1,0 +1,184 @@
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.metadata import ModelMetadata
+from {{ cookiecutter.package_name }}.predictor import Features
+from {{ cookiecutter.package_name }}.settings import Settings
+
+Row = dict[str, float | int]
+
+
+def test_predict_one_row(client: TestClient, row: Row, metadata: ModelMetadata) -> None:
+    response = client.post("/predict", json={"instances": [row]})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["predictions"]) == 1
+    assert body["predictions"][0] in (metadata.classes or [])
+    assert body["probabilities"][0].keys() == set(metadata.classes or [])
+    assert body["model_version"] == metadata.version
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_predict_many_rows_in_request_order(client: TestClient, metadata: ModelMetadata) -> None:
+    low = {n: s.quantiles["p05"] for n, s in metadata.summary.items()}
+    high = {n: s.quantiles["p95"] for n, s in metadata.summary.items()}
+    body = client.post("/predict", json={"instances": [low, high, low]}).json()
+    assert len(body["predictions"]) == 3
+    assert body["predictions"][0] == body["predictions"][2] != body["predictions"][1]
+
+
+def test_large_batch_is_predicted_off_the_event_loop_with_the_same_result(
+    client: TestClient, settings: Settings, row: Row
+) -> None:
+    small = client.post("/predict", json={"instances": [row]}).json()
+    count = settings.inline_predict_max_rows + 1
+    large = client.post("/predict", json={"instances": [row] * count}).json()
+    assert large["predictions"] == small["predictions"] * count
+
+
+def test_openapi_example_request_gets_a_prediction(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    example = content["examples"]["median"]["value"]
+    assert list(example["instances"][0]) == list(Features.model_fields)
+    assert client.post("/predict", json=example).status_code == 200
+
+
+def test_model_route_describes_the_model(client: TestClient, metadata: ModelMetadata) -> None:
+    body = client.get("/model").json()
+    assert body["version"] == metadata.version
+    assert body["framework"] == metadata.framework
+    assert [f["name"] for f in body["features"]] == list(Features.model_fields)
+    assert body["loaded_at"]
+
+
+def errors_of(response: Any) -> dict[str, str]:
+    body = response.json()
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return {error["field"]: error["message"] for error in body["errors"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (lambda r: r | {"mean_radius": "14.1"}, "instances[0].mean_radius", "valid number"),
+        (lambda r: r | {"mean_radius": True}, "instances[0].mean_radius", "valid number"),
+        (lambda r: r | {"mean_radius": None}, "instances[0].mean_radius", "valid number"),
+        (
+            lambda r: {k: v for k, v in r.items() if k != "mean_area"},
+            "instances[0].mean_area",
+            "required",
+        ),
+        (lambda r: r | {"colour": 1.0}, "instances[0].colour", "not permitted"),
+    ],
+    ids=["string", "bool", "null", "missing", "extra"],
+)
+def test_bad_row_is_rejected_naming_the_feature(
+    client: TestClient, row: Row, change: Any, field: str, message: str
+) -> None:
+    response = client.post("/predict", json={"instances": [row, change(row)]})
+    assert response.status_code == 422
+    errors = errors_of(response)
+    assert field.replace("[0]", "[1]") in errors
+    assert message in errors[field.replace("[0]", "[1]")]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_rejected(client: TestClient, row: Row, literal: str) -> None:
+    # Python's JSON parser accepts these literals, so they reach validation.
+    body = (
+        '{"instances": [{'
+        + ", ".join(
+            f'"{name}": {literal if name == "mean_texture" else value}'
+            for name, value in row.items()
+        )
+        + "}]}"
+    )
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert "finite" in errors_of(response)["instances[0].mean_texture"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"instances": []}, "instances", "at least 1"),
+        ({}, "instances", "required"),
+        ({"rows": []}, "rows", "not permitted"),
+        ({"instances": {"a": 1}}, "instances", "valid list"),
+        ([], "body", "valid dictionary"),
+    ],
+    ids=["empty", "no-instances", "unknown-key", "not-a-list", "not-an-object"],
+)
+def test_malformed_body_is_rejected_naming_the_field(
+    client: TestClient, payload: Any, field: str, message: str
+) -> None:
+    response = client.post("/predict", json=payload)
+    assert response.status_code == 422
+    assert message in errors_of(response)[field]
+
+
+def test_invalid_json_is_a_400_naming_the_body(client: TestClient) -> None:
+    response = client.post(
+        "/predict", content=b'{"instances": [', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "position" in errors_of(response)["body"]
+
+
+def test_non_json_content_type_is_rejected(client: TestClient, row: Row) -> None:
+    response = client.post(
+        "/predict", content=b"mean_radius=1", headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 422
+    assert "body" in errors_of(response)
+
+
+def test_too_many_rows_is_rejected(client: TestClient, settings: Settings, row: Row) -> None:
+    limit = settings.max_rows
+    response = client.post("/predict", json={"instances": [row] * (limit + 1)})
+    assert response.status_code == 422
+    assert f"at most {limit} rows" in errors_of(response)["instances"]
+
+
+def test_body_too_large_is_a_413(client: TestClient, settings: Settings) -> None:
+    limit = settings.max_body_bytes
+    response = client.post(
+        "/predict", content=b" " * (limit + 1), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"]
+
+
+def test_body_too_large_without_content_length_is_a_413(
+    client: TestClient, settings: Settings
+) -> None:
+    limit = settings.max_body_bytes
+
+    def chunks() -> Any:
+        for _ in range(limit // 1024 + 2):
+            yield b" " * 1024
+
+    response = client.post(
+        "/predict", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+def test_unknown_route_is_a_json_404(client: TestClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Not Found"
+
+
+def test_service_keeps_serving_after_bad_requests(client: TestClient, row: Row) -> None:
+    payloads: list[dict[str, Any]] = [
+        {"instances": []},
+        {"instances": [{"x": 1}]},
+        {"instances": "a"},
+    ]
+    for payload in payloads:
+        assert client.post("/predict", json=payload).status_code == 422
+    assert client.post("/predict", json={"instances": [row]}).status_code == 200
