@@ -29,7 +29,7 @@ Created {SLUG} ({FRAMEWORK}). Next steps:
 
   cd {SLUG}
   make install     # create .venv with uv and install the project
-  make test        # lint, type-check and test it
+  make check       # lint, type-check and test it
   make run         # train the sample model if none exists, then serve on http://127.0.0.1:8000
 
 Put your own model in: edit src/{PACKAGE}/predictor.py (see README.md).

@@ -56,3 +56,9 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     assert set(values) == {f"{PREFIX}{name.upper()}" for name in Settings.model_fields}
     for name in Settings.model_fields:
         assert values[f"{PREFIX}{name.upper()}"] == str(getattr(defaults, name))
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`{PREFIX}{name.upper()}`" in readme

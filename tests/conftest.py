@@ -1,0 +1,59 @@
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("xgboost", "sklearn")
+
+
+def bake(output_dir: Path, **context: str) -> Path:
+    """Render the template with its defaults, overridden by `context`; return the project."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=context
+        )
+    )
+
+
+def require(tool: str) -> str:
+    """The path of `tool`; skip without it, but fail when REQUIRE_INTEGRATION=1 (in CI)."""
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("REQUIRE_INTEGRATION") == "1":
+            pytest.fail(f"{tool} is required (REQUIRE_INTEGRATION=1) but is not installed")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def project_env() -> dict[str, str]:
+    """This environment minus its virtualenv, so that uv uses the baked project's own."""
+    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+
+
+def run(command: list[str], cwd: Path, timeout: float = 600) -> str:
+    """Run `command` in `cwd`; fail the test with its output if it exits non-zero."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} exited {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout[-20000:]}\n--- stderr ---\n{result.stderr[-20000:]}"
+        )
+    return result.stdout
+
+
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project baked with the defaults and each framework, shared by read-only tests."""
+    return bake(tmp_path_factory.mktemp("baked"), model_framework=request.param)

@@ -1,0 +1,92 @@
+import ast
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import bake
+
+JINJA_MARKERS = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
+
+
+def files_of(project: Path) -> list[Path]:
+    return sorted(path for path in project.rglob("*") if path.is_file())
+
+
+def test_no_template_syntax_survives_rendering(baked: Path) -> None:
+    for path in files_of(baked):
+        relative = str(path.relative_to(baked))
+        assert "cookiecutter" not in relative
+        text = path.read_text()
+        for marker in JINJA_MARKERS:
+            assert marker not in text, f"{relative} still contains {marker!r}"
+
+
+def test_every_structured_file_parses(baked: Path) -> None:
+    parsers = {
+        ".py": lambda text: ast.parse(text),
+        ".toml": tomllib.loads,
+        ".json": json.loads,
+        ".yml": lambda text: list(yaml.safe_load_all(text)),
+        ".yaml": lambda text: list(yaml.safe_load_all(text)),
+    }
+    parsed = 0
+    for path in files_of(baked):
+        if path.suffix in parsers:
+            parsers[path.suffix](path.read_text())
+            parsed += 1
+    assert parsed >= 20
+
+
+def test_defaults_derive_names_from_the_project_name(tmp_path: Path) -> None:
+    project = bake(tmp_path, project_name="Fraud Scorer")
+    assert project.name == "fraud-scorer"
+    assert (project / "src" / "fraud_scorer" / "app.py").is_file()
+    settings = (project / "src" / "fraud_scorer" / "settings.py").read_text()
+    assert 'env_prefix="FRAUD_SCORER_"' in settings
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"] == (
+        "fraud-scorer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("framework", "kept", "removed"),
+    [
+        ("xgboost", "import xgboost", "joblib"),
+        ("sklearn", "import joblib", "xgboost"),
+    ],
+)
+def test_only_the_chosen_framework_is_kept(
+    tmp_path: Path, framework: str, kept: str, removed: str
+) -> None:
+    project = bake(tmp_path, model_framework=framework)
+    package = project / "src" / "model_service"
+    assert not (project / "_frameworks").exists()
+    assert kept in (package / "predictor.py").read_text()
+    assert kept in (package / "train.py").read_text()
+    for path in package.glob("*.py"):
+        assert removed not in path.read_text(), f"{path.name} mentions {removed}"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    dependencies = " ".join(pyproject["project"]["dependencies"])
+    assert removed not in dependencies
+    assert (framework if framework == "xgboost" else "scikit-learn") in dependencies
+
+
+def test_python_version_is_used_throughout(tmp_path: Path) -> None:
+    project = bake(tmp_path, python_version="3.12")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == ">=3.12"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py312"
+    assert pyproject["tool"]["mypy"]["python_version"] == "3.12"
+
+
+def test_post_generation_prints_next_steps(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    bake(tmp_path)
+    out = capfd.readouterr().out
+    assert "cd model-service" in out
+    assert "make run" in out
+    assert "src/model_service/predictor.py" in out
