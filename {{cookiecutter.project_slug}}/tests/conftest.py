@@ -7,7 +7,6 @@ from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata, read_metadata
-from {{ cookiecutter.package_name }}.predictor import DEFAULT_MODEL_PATH
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.train import train
 
@@ -15,7 +14,8 @@ from {{ cookiecutter.package_name }}.train import train
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model, trained once per test session on the sample data."""
-    return train(tmp_path_factory.mktemp("model") / DEFAULT_MODEL_PATH.name)
+    default = Settings(_env_file=None).model_path
+    return train(tmp_path_factory.mktemp("model") / default.name)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.predictor import DEFAULT_MODEL_PATH
 from {{ cookiecutter.package_name }}.settings import Settings
 
 PREFIX = Settings.model_config["env_prefix"]
@@ -11,7 +10,7 @@ PREFIX = Settings.model_config["env_prefix"]
 
 def test_defaults_serve_the_default_model_on_port_8000() -> None:
     settings = Settings(_env_file=None)
-    assert settings.model_path == DEFAULT_MODEL_PATH
+    assert settings.model_path == Path("{{ cookiecutter._model_file[cookiecutter.model_framework] }}")
     assert settings.port == 8000
     assert settings.model_threads == 1
 

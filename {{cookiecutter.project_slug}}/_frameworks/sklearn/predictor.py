@@ -17,8 +17,6 @@ from threadpoolctl import threadpool_limits
 from .metadata import ModelMetadata
 from .prediction import Predictions
 
-DEFAULT_MODEL_PATH = Path("models/model.joblib")
-
 
 class Features(BaseModel):
     """One row of model input. Declaration order is the model's column order."""

@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, FiniteFloat
 from .metadata import ModelMetadata
 from .prediction import Predictions
 
-DEFAULT_MODEL_PATH = Path("models/model.ubj")
-
 
 class Features(BaseModel):
     """One row of model input. Declaration order is the model's column order."""

@@ -5,17 +5,24 @@ structlog's own, so in production every line is one JSON object.
 """
 
 import logging
+import os
 import sys
 from typing import Literal
 
 import structlog
-from structlog.typing import Processor
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from .settings import Settings
 
 LogFormat = Literal["auto", "json", "console"]
 
 # Loggers that servers set up with handlers of their own; theirs are removed so that each line
 # reaches the root handler once, in our format.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
+# AccessLogMiddleware writes the one access line per request, with the request id.
+SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -24,6 +31,12 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stdout
         super().emit(record)
+
+
+def add_pid(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Tell apart the lines of gunicorn's master and of each worker process."""
+    event_dict["pid"] = os.getpid()
+    return event_dict
 
 
 def use_console(log_format: LogFormat) -> bool:
@@ -36,6 +49,7 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_pid,
     ]
     if use_console(log_format):
         renderer: list[Processor] = [structlog.dev.ConsoleRenderer()]
@@ -71,3 +85,21 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+        server_logger.disabled = name in SILENCED_LOGGERS
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger, writing the master's and the workers' lines in the service's format.
+
+    Selected by `logger_class` in gunicorn.conf.py. The uvicorn worker copies the handlers of
+    gunicorn's error log onto uvicorn's logger, so they are set to the service's handler.
+    """
+
+    def setup(self, cfg: Config) -> None:
+        super().setup(cfg)
+        settings = Settings()
+        configure_logging(settings.log_level, settings.log_format)
+        self.error_log.handlers = list(logging.getLogger().handlers)
+        self.error_log.propagate = False
+        self.access_log.handlers = []
+        self.access_log.propagate = False

@@ -6,8 +6,6 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .predictor import DEFAULT_MODEL_PATH
-
 
 class Settings(BaseSettings):
     """Every setting of the service; `.env.example` lists each one as its environment variable."""
@@ -20,7 +18,7 @@ class Settings(BaseSettings):
     )
 
     model_path: Path = Field(
-        default=DEFAULT_MODEL_PATH,
+        default=Path("{{ cookiecutter._model_file[cookiecutter.model_framework] }}"),
         description="Model file to serve; its metadata file lies beside it.",
     )
     model_name: str = Field(
@@ -46,6 +44,28 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         description="Threads the model may use for one prediction, per worker process.",
+    )
+    worker_timeout: int = Field(
+        default=120,
+        ge=1,
+        description="Seconds a gunicorn worker may go silent before it is restarted; "
+        "loading the model counts, so this must exceed the model's load time.",
+    )
+    graceful_timeout: int = Field(
+        default=30,
+        ge=1,
+        description="Seconds that in-flight requests get to finish after SIGTERM.",
+    )
+    max_requests: int = Field(
+        default=0,
+        ge=0,
+        description="Restart a gunicorn worker after this many requests; 0 never does.",
+    )
+    max_requests_jitter: int = Field(
+        default=0,
+        ge=0,
+        description="Up to this many extra requests before that restart, at random, so that "
+        "workers do not restart together.",
     )
     inline_predict_max_rows: int = Field(
         default=100,

@@ -1,0 +1,107 @@
+"""gunicorn settings for production: `make serve`, or `gunicorn` in this folder.
+
+Most values come from the service's Settings ({{ cookiecutter.env_prefix }}* variables), the
+worker count from WEB_CONCURRENCY (default 1). See README.md, "Production server".
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
+from gunicorn.workers.base import Worker
+
+from {{ cookiecutter.package_name }}.settings import Settings
+
+settings = Settings()
+
+wsgi_app = "{{ cookiecutter.package_name }}.app:create_app()"
+worker_class = "uvicorn_worker.UvicornWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+bind = f"{settings.host}:{settings.port}"
+
+# Each worker loads the model in its own lifespan. No preload_app: a model loaded before the
+# fork can hang on its first prediction in the child (https://github.com/dmlc/xgboost/issues/8040).
+preload_app = False
+# A worker is silent while it loads the model, so the timeout must exceed the load time.
+timeout = settings.worker_timeout
+graceful_timeout = settings.graceful_timeout
+# Longer than the idle timeout of the proxies in front (60 s for most load balancers), so
+# that a proxy never reuses a connection the worker is closing.
+keepalive = 65
+max_requests = settings.max_requests
+max_requests_jitter = settings.max_requests_jitter
+# The workers' heartbeat files, in memory: a disk-backed /tmp can stall them.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - only heartbeats
+
+# The control socket (for gunicornc) would be written under $HOME, which is read-only in a
+# hardened container; signals (TERM, HUP, TTIN, TTOU) do the same job.
+control_socket_disable = True
+
+logger_class = "{{ cookiecutter.package_name }}.logs.GunicornLogger"
+loglevel = settings.log_level
+accesslog = None
+
+# Workers inherit this environment. OpenMP reads its thread count when the library loads, so it
+# is set here, before any worker imports the model's library: workers x threads = cores.
+os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
+
+# Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
+# /metrics adds them up, whichever worker answers. It must be set before a worker imports
+# prometheus_client, so it is set here in the master.
+_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
+
+
+def on_starting(server: Arbiter) -> None:
+    reset_metrics_dir()
+    halt_once_on_boot_failure(server)
+
+
+def reset_metrics_dir() -> None:
+    """Start from an empty metrics folder: files of a previous run would be counted again."""
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def halt_once_on_boot_failure(server: Arbiter) -> None:
+    """Stop after the first worker that fails to boot, however many fail.
+
+    A worker whose model does not load exits with gunicorn's boot-error code, and gunicorn
+    halts rather than respawn it. But when a second worker fails while gunicorn stops the
+    others, gunicorn raises the same error again from inside its own shutdown and dies with a
+    traceback instead of its exit code. Once halting, later boot failures are expected.
+    """
+    reap_workers = server.reap_workers
+    halting = False
+
+    def reap_workers_once_halting() -> None:
+        nonlocal halting
+        try:
+            reap_workers()
+        except HaltServer:
+            if halting:
+                return
+            halting = True
+            raise
+
+    server.reap_workers = reap_workers_once_halting  # type: ignore[method-assign]
+
+
+def child_exit(server: Arbiter, worker: Worker) -> None:
+    """Drop a dead worker's live gauges; its counters stay, so totals never go backwards."""
+    # Imported here, not at the top: a worker forked from a master that had already imported
+    # prometheus_client would keep its single-process mode.
+    from prometheus_client import multiprocess  # noqa: PLC0415
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Arbiter) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

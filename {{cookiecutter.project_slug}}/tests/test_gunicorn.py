@@ -1,0 +1,266 @@
+"""The production server for real: gunicorn, uvicorn workers, HTTP on 127.0.0.1."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from {{ cookiecutter.package_name }}.metadata import ModelMetadata, metadata_path
+from {{ cookiecutter.package_name }}.settings import Settings
+
+CONFIG = Path(__file__).parents[1] / "gunicorn.conf.py"
+PREFIX = Settings.model_config["env_prefix"]
+WORKERS = 2
+GRACEFUL_TIMEOUT = 10
+# Bounds on waiting, not speed targets: generous, so that only a hang fails them.
+STARTUP_TIMEOUT = 90
+FAILURE_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Gunicorn:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line gunicorn, its workers and the app printed; each must be JSON."""
+        parsed = []
+        for number, line in enumerate(self.log_path.read_text().splitlines(), 1):
+            try:
+                parsed.append(json.loads(line))
+            except json.JSONDecodeError:
+                pytest.fail(f"log line {number} is not JSON: {line!r}")
+        return parsed
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line["event"] == event]
+
+    def booted_pids(self) -> list[int]:
+        prefix = "Booting worker with pid: "
+        return [
+            int(line["event"].removeprefix(prefix))
+            for line in self.lines()
+            if line["event"].startswith(prefix)
+        ]
+
+    def ready_pids(self) -> set[int]:
+        return {line["pid"] for line in self.events("model_loaded")}
+
+    def wait_for_ready_workers(self, pids: int) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while len(self.ready_pids() & set(self.live_worker_pids())) < pids:
+            if self.process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {self.process.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                pytest.fail(f"fewer than {pids} workers were ready after {STARTUP_TIMEOUT} s")
+            time.sleep(0.2)
+
+    def live_worker_pids(self) -> list[int]:
+        live = []
+        for pid in self.booted_pids():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            live.append(pid)
+        return live
+
+
+def start_gunicorn(directory: Path, model_path: Path, workers: int = WORKERS) -> Gunicorn:
+    port = free_port()
+    env = {
+        **os.environ,
+        f"{PREFIX}MODEL_PATH": str(model_path),
+        f"{PREFIX}HOST": "127.0.0.1",
+        f"{PREFIX}PORT": str(port),
+        f"{PREFIX}LOG_FORMAT": "json",
+        f"{PREFIX}GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
+    }
+    log_path = directory / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", str(CONFIG)],
+            cwd=directory,  # away from any .env of the project
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Gunicorn(process=process, port=port, log_path=log_path)
+
+
+def stop(server: Gunicorn) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=GRACEFUL_TIMEOUT + 20)
+
+
+@pytest.fixture
+def server(tmp_path: Path, model_path: Path) -> Iterator[Gunicorn]:
+    server = start_gunicorn(tmp_path, model_path)
+    try:
+        server.wait_for_ready_workers(WORKERS)
+        yield server
+    finally:
+        stop(server)
+    server.lines()  # every line, shutdown included, is JSON
+
+
+def request(url: str, body: Any = None) -> tuple[int, bytes]:
+    """One request on its own connection, so that requests spread over the workers."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return response.status, response.read()
+
+
+def scrape(server: Gunicorn) -> dict[str, float]:
+    """Totals of the counters this file checks, from one /metrics scrape."""
+    _, text = request(f"{server.url}/metrics")
+    totals = {"predictions": 0.0, "predict_requests": 0.0, "in_flight": 0.0}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            if sample.name == "model_predictions_total":
+                totals["predictions"] += sample.value
+            elif sample.name == "http_requests_total" and sample.labels["handler"] == "/predict":
+                totals["predict_requests"] += sample.value
+            elif sample.name == "http_requests_inprogress":
+                totals["in_flight"] += sample.value
+    return totals
+
+
+def scrape_every_worker(server: Gunicorn) -> list[dict[str, float]]:
+    """Scrape concurrently until each live worker has answered at least once."""
+    scrapes: list[dict[str, float]] = []
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(10):
+            scrapes += pool.map(lambda _: scrape(server), range(16))
+            answered = {
+                line["pid"] for line in server.events("request") if line["path"] == "/metrics"
+            }
+            if set(server.live_worker_pids()) <= answered:
+                return scrapes
+    pytest.fail("some worker never answered a scrape")
+
+
+def predict_concurrently(server: Gunicorn, row: dict[str, Any], count: int) -> None:
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: request(f"{server.url}/predict", {"instances": [row]})[0],
+                range(count),
+            )
+        )
+    assert statuses == [200] * count
+
+
+def test_metrics_add_up_every_worker(server: Gunicorn, metadata: ModelMetadata) -> None:
+    count = 150
+    predict_concurrently(server, metadata.example_row(), count)
+    served_by = {line["pid"] for line in server.events("request") if line["path"] == "/predict"}
+    assert len(served_by) == WORKERS, "the requests did not spread over both workers"
+    for totals in scrape_every_worker(server):
+        assert totals["predictions"] == count
+        assert totals["predict_requests"] == count
+
+
+def test_killed_worker_is_replaced_and_counters_never_go_back(
+    server: Gunicorn, metadata: ModelMetadata
+) -> None:
+    row = metadata.example_row()
+    predict_concurrently(server, row, 40)
+    victim = server.live_worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    # The other worker keeps answering while the master replaces the dead one.
+    predict_concurrently(server, row, 20)
+    server.wait_for_ready_workers(WORKERS)
+    assert victim not in server.live_worker_pids()
+    assert len(server.booted_pids()) == WORKERS + 1
+
+    predict_concurrently(server, row, 20)
+    for totals in scrape_every_worker(server):
+        assert totals["predictions"] == 80
+        assert totals["predict_requests"] == 80
+
+
+def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: ModelMetadata) -> None:
+    body = json.dumps({"instances": [metadata.example_row()] * 20}).encode()
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    half = len(body) // 2
+    # Slow clients: each sends half its body, so its request is in flight until it sends the rest.
+    clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(24)]
+    for client in clients:
+        client.sendall(head + body[:half])
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while scrape(server)["in_flight"] < len(clients) + 1:  # + the scrape itself
+        assert time.monotonic() < deadline, "the slow requests never all started"
+        time.sleep(0.1)
+
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    with pytest.raises(urllib.error.URLError):  # no new connections after the signal
+        request(f"{server.url}/health/live")
+    for client in clients:
+        client.sendall(body[half:])
+    statuses = []
+    for client in clients:
+        response = http.client.HTTPResponse(client)
+        response.begin()
+        statuses.append(response.status)
+        assert json.loads(response.read())["predictions"]
+        client.close()
+    assert statuses == [200] * len(clients)
+    assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_bad_model_stops_gunicorn_with_the_path_and_cause(
+    tmp_path: Path, model_path: Path, damage: str
+) -> None:
+    bad = tmp_path / "models" / model_path.name
+    bad.parent.mkdir()
+    if damage == "corrupt":
+        bad.write_bytes(b"\x00not a model\xff" * 64)
+        shutil.copy(metadata_path(model_path), metadata_path(bad))
+    server = start_gunicorn(tmp_path, bad)
+    try:
+        code = server.process.wait(timeout=FAILURE_TIMEOUT)
+    finally:
+        stop(server)
+    assert code != 0
+    failures = server.events("model_load_failed")
+    assert 1 <= len(failures) <= WORKERS
+    for failure in failures:
+        assert failure["path"] == str(bad)
+        assert failure["error"]
+    assert len(server.booted_pids()) <= WORKERS, "gunicorn respawned failing workers"
