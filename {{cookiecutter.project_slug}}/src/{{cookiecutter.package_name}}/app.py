@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
+from .batching import MicroBatcher
 from .errors import add_error_handlers
 from .loader import ModelLoadError, load_model
 from .logs import configure_logging
@@ -42,6 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.metrics.set_model(
             settings.model_name, model.metadata.version, model.metadata.framework
         )
+        if settings.batch_max_rows > 0:
+            state.batcher = MicroBatcher(
+                model.predictor.predict,
+                max_rows=settings.batch_max_rows,
+                max_wait=settings.batch_max_wait_ms / 1000,
+            )
         state.model = model
         log.info(
             "model_loaded",
@@ -52,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         state.model = None
+        if state.batcher is not None:
+            await state.batcher.close()  # answers every request still queued
 
     app = FastAPI(
         title=settings.model_name,

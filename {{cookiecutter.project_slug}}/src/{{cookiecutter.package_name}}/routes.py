@@ -7,9 +7,13 @@ from asgi_correlation_id import correlation_id
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from .deps import MetricsDep, ModelDep, SettingsDep
+from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
 from .errors import TooManyRowsError
+from .loader import LoadedModel
+from .prediction import Predictions
+from .predictor import Features
 from .schemas import ModelInfo, PredictRequest, PredictResponse, Status
+from .settings import Settings
 
 router = APIRouter()
 
@@ -18,7 +22,11 @@ NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "The model is
 
 @router.post("/predict", responses=NOT_READY)
 async def predict(
-    body: PredictRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep
+    body: PredictRequest,
+    model: ModelDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    batcher: BatcherDep,
 ) -> PredictResponse:
     """Predict one or many rows."""
     rows = body.instances
@@ -26,16 +34,14 @@ async def predict(
         raise TooManyRowsError(
             f"at most {settings.max_rows} rows per request, got {len(rows)}", field="instances"
         )
-    start = time.perf_counter()
-    # A tree model predicts a few rows in well under a millisecond, and calling it on the event
-    # loop is cheaper than the hop to a worker thread. Measured with the sample model: 1 row
-    # 0.10 ms, 100 rows 0.29 ms, 1000 rows 2 ms; one threadpool round trip 0.10 ms. Larger
-    # batches go to a thread so that the loop keeps serving health checks meanwhile.
-    if len(rows) <= settings.inline_predict_max_rows:
-        result = model.predictor.predict(rows)
+    if batcher is not None and len(rows) < settings.batch_max_rows:
+        batched = await batcher.predict(rows)
+        result, seconds = batched.predictions, batched.seconds
     else:
-        result = await run_in_threadpool(model.predictor.predict, rows)
-    metrics.observe_inference(time.perf_counter() - start, len(rows))
+        start = time.perf_counter()
+        result = await predict_now(model, settings, rows)
+        seconds = time.perf_counter() - start
+    metrics.observe_inference(seconds, len(rows))
     return PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,
@@ -43,6 +49,16 @@ async def predict(
         model_version=model.metadata.version,
         request_id=correlation_id.get() or "",
     )
+
+
+async def predict_now(model: LoadedModel, settings: Settings, rows: list[Features]) -> Predictions:
+    # A tree model predicts a few rows in well under a millisecond, and calling it on the event
+    # loop is cheaper than the hop to a worker thread. Measured with the sample model: 1 row
+    # 0.10 ms, 100 rows 0.29 ms, 1000 rows 2 ms; one threadpool round trip 0.10 ms. Larger
+    # batches go to a thread so that the loop keeps serving health checks meanwhile.
+    if len(rows) <= settings.inline_predict_max_rows:
+        return model.predictor.predict(rows)
+    return await run_in_threadpool(model.predictor.predict, rows)
 
 
 @router.get("/model", responses=NOT_READY)

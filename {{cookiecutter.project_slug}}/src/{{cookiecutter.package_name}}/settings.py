@@ -67,6 +67,18 @@ class Settings(BaseSettings):
         description="Up to this many extra requests before that restart, at random, so that "
         "workers do not restart together.",
     )
+    batch_max_rows: int = Field(
+        default=0,
+        ge=0,
+        description="Micro-batching: predict concurrent requests of fewer rows together, at most "
+        "this many rows per model call; 0 turns it off.",
+    )
+    batch_max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="Micro-batching: under concurrent load, how long a batch may wait to fill.",
+    )
     inline_predict_max_rows: int = Field(
         default=100,
         ge=0,

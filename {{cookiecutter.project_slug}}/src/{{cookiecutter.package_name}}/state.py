@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from .batching import MicroBatcher
 from .loader import LoadedModel
 from .metrics import ModelMetrics
 from .settings import Settings
@@ -13,3 +14,5 @@ class ServiceState:
     metrics: ModelMetrics
     model: LoadedModel | None = None
     """Set by the lifespan once the model is loaded and warmed up; None means not ready."""
+    batcher: MicroBatcher | None = None
+    """Set by the lifespan when micro-batching is on."""

@@ -1,0 +1,145 @@
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.batching import BatchResult, MicroBatcher
+from {{ cookiecutter.package_name }}.errors import ModelNotReadyError
+from {{ cookiecutter.package_name }}.loader import load_model
+from {{ cookiecutter.package_name }}.metadata import ModelMetadata
+from {{ cookiecutter.package_name }}.prediction import Predictions
+from {{ cookiecutter.package_name }}.predictor import Features, Predictor
+from {{ cookiecutter.package_name }}.settings import Settings
+
+SENTINEL = -12345.0
+
+
+class RecordingModel:
+    """The real predictor, recording how many rows each model call gets; a row whose first
+    feature is SENTINEL makes the call fail, as a row the model cannot handle would."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.calls: list[int] = []
+
+    def predict(self, rows: Sequence[Features]) -> Predictions:
+        self.calls.append(len(rows))
+        if any(next(iter(row.__dict__.values())) == SENTINEL for row in rows):
+            raise ValueError("the model cannot handle this row")
+        return self.predictor.predict(rows)
+
+
+@pytest.fixture
+def model(model_path: Path) -> RecordingModel:
+    return RecordingModel(load_model(model_path, threads=1).predictor)
+
+
+def distinct_rows(metadata: ModelMetadata, count: int) -> list[Features]:
+    """Rows spread from the low to the high end of every feature: each predicts differently."""
+    rows = []
+    for i in range(count):
+        weight = i / (count - 1)
+        rows.append(
+            Features.model_validate(
+                {
+                    name: (1 - weight) * s.quantiles["p05"] + weight * s.quantiles["p95"]
+                    for name, s in metadata.summary.items()
+                }
+            )
+        )
+    return rows
+
+
+def test_each_caller_gets_the_predictions_of_its_own_rows(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 60)
+    requests = [rows[i : i + 1 + i % 3] for i in range(0, 60, 3)]
+
+    async def scenario() -> list[Predictions]:
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005)
+        results = await asyncio.gather(*(batcher.predict(request) for request in requests))
+        await batcher.close()
+        return [result.predictions for result in results]
+
+    results = asyncio.run(scenario())
+    assert max(model.calls) > 3, "concurrent requests were not batched"
+    for request, result in zip(requests, results, strict=True):
+        assert result == model.predictor.predict(request)
+
+
+def test_a_failing_request_does_not_fail_its_neighbours(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 10)
+    first_feature = next(iter(Features.model_fields))
+    bad = Features.model_validate(rows[0].model_dump() | {first_feature: SENTINEL})
+    requests = [[row] for row in rows]
+    requests[4] = [bad]
+
+    async def scenario() -> list[BatchResult | BaseException]:
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005)
+        results = await asyncio.gather(
+            *(batcher.predict(request) for request in requests), return_exceptions=True
+        )
+        await batcher.close()
+        return results
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[4], ValueError)
+    for i, (request, result) in enumerate(zip(requests, results, strict=True)):
+        if i != 4:
+            assert isinstance(result, BatchResult)
+            assert result.predictions == model.predictor.predict(request)
+
+
+def test_close_answers_every_queued_request_then_refuses(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 20)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(model.predict, max_rows=8, max_wait=0.005)
+        pending = [asyncio.ensure_future(batcher.predict([row])) for row in rows]
+        await asyncio.sleep(0)  # queued, not yet predicted
+        await batcher.close()
+        assert all(task.done() for task in pending)
+        for row, task in zip(rows, pending, strict=True):
+            assert task.result().predictions == model.predictor.predict([row])
+        with pytest.raises(ModelNotReadyError):
+            await batcher.predict([rows[0]])
+
+    asyncio.run(scenario())
+    assert max(model.calls) <= 8
+
+
+def test_one_client_at_a_time_never_waits_for_a_batch_to_fill(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 5)
+
+    async def scenario() -> None:
+        # Were a lone request held for the fill window, this would time out.
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=60)
+        for row in rows:
+            await asyncio.wait_for(batcher.predict([row]), timeout=20)
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert model.calls == [1] * len(rows)
+
+
+def test_service_with_batching_predicts_and_counts_as_without(
+    model_path: Path, row: dict[str, float | int]
+) -> None:
+    settings = Settings(model_path=model_path, log_format="json", batch_max_rows=32, _env_file=None)
+    with TestClient(create_app(settings)) as client:
+        batched = client.post("/predict", json={"instances": [row, row]})
+        large = client.post("/predict", json={"instances": [row] * 40})  # not batched
+        metrics = client.get("/metrics").text
+    assert batched.status_code == large.status_code == 200
+    assert batched.json()["predictions"] * 20 == large.json()["predictions"]
+    assert "model_predictions_total 42.0" in metrics
