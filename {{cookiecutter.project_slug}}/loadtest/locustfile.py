@@ -1,0 +1,115 @@
+"""Load test of the service: `make loadtest` (headless, with targets) or the web UI.
+
+Every request is valid and realistic: each row is drawn from the training-data summary saved
+with the model (each feature's decile bins, equally likely, as in the training data). Only
+predict requests are measured; the readiness wait happens outside locust's statistics.
+
+Environment:
+    METADATA_PATH     the model's metadata file (default models/model.metadata.json)
+    BATCH_ROWS        rows in each batch request (default 20)
+    P95_MS            target for the p95 latency of predict requests, in ms (default 100)
+    MAX_ERROR_RATIO   target for the share of failed predict requests (default 0.01)
+The run exits non-zero when a target is missed.
+"""
+
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from locust import HttpUser, between, events, task
+from locust.env import Environment
+
+METADATA_PATH = Path(os.environ.get("METADATA_PATH", "models/model.metadata.json"))
+BATCH_ROWS = int(os.environ.get("BATCH_ROWS", "20"))
+P95_MS = float(os.environ.get("P95_MS", "100"))
+MAX_ERROR_RATIO = float(os.environ.get("MAX_ERROR_RATIO", "0.01"))
+READY_TIMEOUT_SECONDS = 60
+
+
+class RowSampler:
+    """Draws rows whose features follow their training distribution, bin by decile bin."""
+
+    def __init__(self, metadata: dict[str, Any], seed: int | None = None) -> None:
+        self._rng = random.Random(seed)  # noqa: S311 - load generation, not security
+        self._features = []
+        for feature in metadata["features"]:
+            summary = metadata["summary"][feature["name"]]
+            edges = [summary["min"], *summary["deciles"], summary["max"]]
+            self._features.append((feature["name"], feature["type"], edges))
+
+    def row(self) -> dict[str, float | int]:
+        row: dict[str, float | int] = {}
+        for name, kind, edges in self._features:
+            low = self._rng.randrange(len(edges) - 1)
+            value = self._rng.uniform(edges[low], edges[low + 1])
+            row[name] = round(value) if kind == "int" else value
+        return row
+
+    def rows(self, count: int) -> list[dict[str, float | int]]:
+        return [self.row() for _ in range(count)]
+
+
+def wait_until_ready(host: str) -> None:
+    """Poll the readiness route with plain urllib, so that it stays out of the statistics."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while True:
+        try:
+            with urllib.request.urlopen(f"{host}/health/ready", timeout=5):  # noqa: S310
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+class ModelUser(HttpUser):
+    wait_time = between(0.01, 0.05)
+    sampler = RowSampler(json.loads(METADATA_PATH.read_text()))
+
+    def on_start(self) -> None:
+        wait_until_ready(self.host or "")
+
+    @task(9)
+    def predict_one_row(self) -> None:
+        self.client.post(
+            "/predict", json={"instances": [self.sampler.row()]}, name="/predict 1 row"
+        )
+
+    @task(1)
+    def predict_a_batch(self) -> None:
+        self.client.post(
+            "/predict",
+            json={"instances": self.sampler.rows(BATCH_ROWS)},
+            name=f"/predict {BATCH_ROWS} rows",
+        )
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def check_targets(environment: Environment, **_: Any) -> None:
+    """Fail the run when the predict requests miss a target."""
+    total = environment.stats.total
+    p95 = total.get_response_time_percentile(0.95) or 0.0
+    missed = []
+    if total.num_requests == 0:
+        missed.append("no predict request was made")
+    if p95 > P95_MS:
+        missed.append(f"p95 latency {p95:.1f} ms is above P95_MS={P95_MS:g}")
+    if total.fail_ratio > MAX_ERROR_RATIO:
+        missed.append(
+            f"error ratio {total.fail_ratio:.4f} is above MAX_ERROR_RATIO={MAX_ERROR_RATIO:g}"
+        )
+    for message in missed:
+        print(f"TARGET MISSED: {message}")
+    if missed:
+        environment.process_exit_code = 1
+    else:
+        print(
+            f"targets met: p95 {p95:.1f} ms <= {P95_MS:g} ms, "
+            f"error ratio {total.fail_ratio:.4f} <= {MAX_ERROR_RATIO:g} "
+            f"over {total.num_requests} requests"
+        )

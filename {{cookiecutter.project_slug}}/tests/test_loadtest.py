@@ -1,0 +1,73 @@
+"""`make loadtest` for real: locust against the real service, with targets."""
+
+import csv
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.metadata import metadata_path
+
+from .servers import Gunicorn, start_gunicorn, stop
+
+LOCUSTFILE = Path(__file__).parents[1] / "loadtest" / "locustfile.py"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[Gunicorn]:
+    server = start_gunicorn(tmp_path_factory.mktemp("loadtest"), model_path, workers=1)
+    try:
+        server.wait_for_ready_workers(1)
+        yield server
+    finally:
+        stop(server)
+
+
+def locust(
+    service: Gunicorn, model_path: Path, results: Path, p95_ms: str
+) -> subprocess.CompletedProcess[str]:
+    results.mkdir()
+    return subprocess.run(
+        [
+            sys.executable, "-m", "locust", "--locustfile", str(LOCUSTFILE), "--headless",
+            "--host", service.url, "--users", "4", "--spawn-rate", "4", "--run-time", "4s",
+            "--csv", str(results / "stats"), "--html", str(results / "report.html"),
+            "--only-summary",
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "METADATA_PATH": str(metadata_path(model_path)),
+            "P95_MS": p95_ms,
+            "MAX_ERROR_RATIO": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def test_load_test_meets_generous_targets(
+    service: Gunicorn, model_path: Path, tmp_path: Path
+) -> None:
+    result = locust(service, model_path, tmp_path / "results", p95_ms="10000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "targets met" in result.stdout
+    with (tmp_path / "results" / "stats_stats.csv").open() as stats:
+        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    assert set(rows) == {"/predict 1 row", "/predict 20 rows", "Aggregated"}
+    assert int(rows["Aggregated"]["Request Count"]) > 0
+    assert int(rows["Aggregated"]["Failure Count"]) == 0
+    assert (tmp_path / "results" / "report.html").stat().st_size > 0
+    # Every row the load test sent was valid: the service answered each with a prediction.
+    assert not [line for line in service.events("request") if line["status"] != 200]
+
+
+def test_load_test_fails_an_impossible_latency_target(
+    service: Gunicorn, model_path: Path, tmp_path: Path
+) -> None:
+    result = locust(service, model_path, tmp_path / "results", p95_ms="0.001")
+    assert result.returncode != 0
+    assert "TARGET MISSED: p95 latency" in result.stdout
