@@ -1,5 +1,5 @@
 # Commands of the template repository; README.md describes each one.
-.PHONY: install lint test demo
+.PHONY: install lint test demo bench
 
 install:  ## Create .venv with what the template's tests need
 	uv sync
@@ -13,3 +13,6 @@ test: lint  ## Bake the template and test it, and every baked project's own gate
 
 demo:  ## Bake the defaults into a temporary folder, serve the sample model, print a prediction
 	uv run python scripts/demo.py
+
+bench:  ## Measure the default service against the model and a minimal ASGI app (needs wrk, 2 CPUs)
+	uv run python scripts/bench.py

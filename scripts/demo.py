@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ def wait_until_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
         try:
             get_json(f"{base_url}/health/ready")
             return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or not answered yet while the model loads
             time.sleep(0.5)
     raise SystemExit(f"the service was not ready after {READY_TIMEOUT_SECONDS} s")
 

@@ -1,0 +1,283 @@
+"""Benchmark the default generated service against the limits of its hardware.
+
+    make bench            (BENCH_SECONDS=N sets each load run's length, default 5)
+
+Bakes the default project, serves it with one gunicorn worker pinned to CPU 0, and loads it with
+wrk pinned to CPU 1, on 127.0.0.1. Everything is compared with references measured in the same
+run, never with absolute numbers: (a) the model's own in-process predict time, (b) a minimal ASGI
+app under the same server, which reads the body and returns constant JSON, and (c) a bare Python
+process that imports the same libraries and loads the model. The last line reads
+`single: N% of limit, batch: M% of limit`, where limit = 1 / (t_model + t_http).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+SERVER_CPU, LOAD_CPU = "0", "1"
+BATCH_ROWS = 100
+MICRO_BATCH_ROWS = 64
+
+MINIMAL_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"predictions": ["benign"]}'})
+"""
+
+# Imports what the service imports, loads the model, and reports its time and memory.
+BARE_PROCESS = """
+import time, sys
+start = float(sys.argv[1])
+import fastapi, uvicorn, gunicorn, pydantic, pydantic_settings, structlog, prometheus_client
+import prometheus_fastapi_instrumentator, asgi_correlation_id, numpy, xgboost
+booster = xgboost.Booster(model_file=sys.argv[2])
+rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS"))
+print(time.time() - start, rss)
+"""
+
+# The model's own predict time through the service's predictor, rows already validated.
+MODEL_TIMING = """
+import json, sys, time
+from pathlib import Path
+from {package}.loader import load_model
+from {package}.predictor import Features
+model = load_model(Path(sys.argv[1]), threads=1)
+row = Features.model_validate(model.metadata.example_row())
+for rows in (1, {batch}):
+    batch = [row] * rows
+    for _ in range(200):
+        model.predictor.predict(batch)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 2:
+        model.predictor.predict(batch)
+        count += 1
+    print(rows, (time.perf_counter() - start) / count)
+"""
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env.update(extra)
+    return env
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> float:
+    """Seconds until `url` answers 200, polled every 5 ms."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return time.monotonic() - start
+        except OSError:  # refused, reset, or not answered yet while the model loads
+            time.sleep(0.005)
+    raise SystemExit(f"{url} was not ready after {timeout} s")
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, script: Path, connections: int) -> Load:
+    output = subprocess.run(
+        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s",
+         "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"wrk saw errors:\n{output}")
+    return Load(rps, to_ms(percentile["50"]), to_ms(percentile["99"]))
+
+
+def post_script(path: Path, body: str) -> Path:
+    path.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{body}]]\n"
+    )
+    return path
+
+
+def serve(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *command], cwd=cwd, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def worker_rss(log: Path) -> int:
+    pids = re.findall(r"Booting worker with pid: (\d+)", log.read_text())
+    status = Path(f"/proc/{pids[-1]}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+
+
+def row(text: str, load: Load) -> str:
+    return (
+        f"  {text:<42} {load.rps:>7.0f} req/s  p50 {load.p50_ms:7.3f} ms  p99 {load.p99_ms:7.3f} ms"
+    )
+
+
+def main() -> None:
+    for tool in ("wrk", "taskset", "uv"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"make bench needs {tool}")
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("make bench needs two CPUs: one for the server, one for the load")
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        work = Path(workdir)
+        project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=workdir))
+        env = project_env()
+        subprocess.run(["make", "install", "train"], cwd=project, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        python = str(project / ".venv" / "bin" / "python")
+        model = project / "models" / "model.ubj"
+        metadata = json.loads((project / "models" / "model.metadata.json").read_text())
+        example = {name: s["quantiles"]["p50"] for name, s in metadata["summary"].items()}
+        single = post_script(work / "single.lua", json.dumps({"instances": [example]}))
+        batch = post_script(work / "batch.lua", json.dumps({"instances": [example] * BATCH_ROWS}))
+
+        # (c) a bare process: imports and model load, time and memory
+        bare_runs = []
+        for _ in range(3):
+            command = [python, "-c", BARE_PROCESS, str(time.time()), str(model)]
+            out = subprocess.run(
+                ["taskset", "-c", SERVER_CPU, *command],
+                capture_output=True, text=True, check=True, cwd=project,
+            ).stdout.split()  # fmt: skip
+            bare_runs.append((float(out[0]), int(out[1])))
+        bare_seconds = min(seconds for seconds, _ in bare_runs)
+        bare_rss = min(rss for _, rss in bare_runs)
+
+        # (a) the model in-process
+        timing = subprocess.run(
+            ["taskset", "-c", SERVER_CPU, python, "-c",
+             MODEL_TIMING.format(package="model_service", batch=BATCH_ROWS), str(model)],
+            capture_output=True, text=True, check=True, cwd=project,
+        ).stdout  # fmt: skip
+        t_model = {int(n): float(t) for n, t in (line.split() for line in timing.splitlines())}
+
+        # (b) a minimal ASGI app under the same server
+        (work / "minimal_app.py").write_text(textwrap.dedent(MINIMAL_APP))
+        port = free_port()
+        gunicorn = str(project / ".venv" / "bin" / "gunicorn")
+        minimal = serve(
+            [gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "1",
+             "--bind", f"127.0.0.1:{port}", "minimal_app:app"],
+            cwd=work, env=env, log=work / "minimal.log",
+        )  # fmt: skip
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/", minimal)
+            minimal_loads = {
+                (name, c): wrk(f"http://127.0.0.1:{port}/", script, c)
+                for name, script in (("single", single), ("batch", batch))
+                for c in (1, 32)
+            }
+        finally:
+            stop(minimal)
+
+        # the service, every production feature on, with micro-batching off and on
+        service_loads = {}
+        for batching in (0, MICRO_BATCH_ROWS):
+            port = free_port()
+            log = work / f"service-{batching}.log"
+            service_env = project_env(
+                MODEL_SERVICE_PORT=str(port), MODEL_SERVICE_LOG_FORMAT="json",
+                MODEL_SERVICE_BATCH_MAX_ROWS=str(batching), WEB_CONCURRENCY="1",
+            )  # fmt: skip
+            service = serve([gunicorn, "--config", "gunicorn.conf.py"], project, service_env, log)
+            try:
+                ready_seconds = wait_ready(f"http://127.0.0.1:{port}/health/ready", service)
+                url = f"http://127.0.0.1:{port}/predict"
+                if batching:
+                    service_loads["micro", 32] = wrk(url, single, 32)
+                else:
+                    cold_start = ready_seconds
+                    for name, script in (("single", single), ("batch", batch)):
+                        for c in (1, 32):
+                            service_loads[name, c] = wrk(url, script, c)
+                    rss = worker_rss(log)
+            finally:
+                stop(service)
+
+    t_http = {name: 1 / minimal_loads[name, 32].rps for name in ("single", "batch")}
+    limit = {
+        "single": 1 / (t_model[1] + t_http["single"]),
+        "batch": 1 / (t_model[BATCH_ROWS] + t_http["batch"]),
+    }
+    report = [
+        f"One gunicorn worker on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}, {SECONDS} s per run.",
+        "(a) the model in-process, through the predictor:",
+        *(
+            f"  {n:>3} rows: {t * 1000:.3f} ms per call, {1 / t:.0f} calls/s"
+            for n, t in t_model.items()
+        ),
+        "(b) a minimal ASGI app under the same server:",
+        *(row(f"{name} body, concurrency {c}", load) for (name, c), load in minimal_loads.items()),
+        "the service (metrics, JSON access log, request ids, validation):",
+    ]
+    for (name, c), load in service_loads.items():
+        label = "1 row, micro-batching on" if name == "micro" else f"{name}, micro-batching off"
+        report.append(row(f"{label}, concurrency {c}", load))
+    micro_share = service_loads["micro", 32].rps / limit["single"]
+    single_share = service_loads["single", 32].rps / limit["single"]
+    batch_share = service_loads["batch", 32].rps / limit["batch"]
+    report += [
+        f"limit = 1 / (t_model + t_http): single {limit['single']:.0f} req/s, "
+        f"batch {limit['batch']:.0f} req/s (t_http from (b) at concurrency 32)",
+        f"micro-batching on, 1 row, concurrency 32: {micro_share:.0%} of the single-row limit",
+        f"worker RSS {rss / 2**20:.1f} MiB: {rss / bare_rss:.2f}x a bare process "
+        f"that imports the same libraries and loads the model ({bare_rss / 2**20:.1f} MiB)",
+        f"start to ready {cold_start:.2f} s: {cold_start / bare_seconds:.2f}x the time "
+        f"to import those libraries and load the model ({bare_seconds:.2f} s)",
+        f"single: {single_share:.0%} of limit, batch: {batch_share:.0%} of limit",
+    ]
+    print("\n" + "\n".join(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

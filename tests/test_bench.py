@@ -1,0 +1,40 @@
+"""`make bench` runs end to end and reports against its references (numbers are not checked:
+they are benchmark figures for docs/benchmarks.md, not test assertions)."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import project_env, require
+
+
+@pytest.mark.slow
+def test_bench_reports_the_service_against_its_limits() -> None:
+    for tool in ("uv", "make", "wrk", "taskset"):
+        require(tool)
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("the benchmark pins the server and the load to two different CPUs")
+    result = subprocess.run(
+        ["make", "bench"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=project_env() | {"BENCH_SECONDS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    lines = result.stdout.strip().splitlines()
+    assert re.fullmatch(r"single: \d+% of limit, batch: \d+% of limit", lines[-1])
+    report = "\n".join(lines)
+    for reference in (
+        "(a) the model in-process",
+        "(b) a minimal ASGI app",
+        "worker RSS",
+        "start to ready",
+    ):
+        assert reference in report
+    assert "micro-batching on, 1 row, concurrency 32" in report
