@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 import pytest
@@ -107,8 +108,8 @@ def test_non_finite_numbers_are_rejected(client: TestClient, row: Row, literal: 
         ({"instances": []}, "instances", "at least 1"),
         ({}, "instances", "required"),
         ({"rows": []}, "rows", "not permitted"),
-        ({"instances": {"a": 1}}, "instances", "valid list"),
-        ([], "body", "valid dictionary"),
+        ({"instances": {"a": 1}}, "instances", "valid array"),
+        ([], "body", "an object"),
     ],
     ids=["empty", "no-instances", "unknown-key", "not-a-list", "not-an-object"],
 )
@@ -120,20 +121,46 @@ def test_malformed_body_is_rejected_naming_the_field(
     assert message in errors_of(response)[field]
 
 
-def test_invalid_json_is_a_400_naming_the_body(client: TestClient) -> None:
-    response = client.post(
-        "/predict", content=b'{"instances": [', headers={"Content-Type": "application/json"}
-    )
+@pytest.mark.parametrize("body", [b'{"instances": [', b"", b"instances=1"])
+def test_invalid_json_is_a_400_naming_the_body(client: TestClient, body: bytes) -> None:
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
-    assert "position" in errors_of(response)["body"]
+    assert "line 1 column" in errors_of(response)["body"]
 
 
-def test_non_json_content_type_is_rejected(client: TestClient, row: Row) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_non_json_content_type_is_a_415(
+    client: TestClient, row: Row, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/predict", content=json.dumps({"instances": [row]}), headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in errors_of(response)["Content-Type"]
+
+
+def test_json_media_type_with_parameters_is_accepted(client: TestClient, row: Row) -> None:
     response = client.post(
-        "/predict", content=b"mean_radius=1", headers={"Content-Type": "text/plain"}
+        "/predict",
+        content=json.dumps({"instances": [row]}),
+        headers={"Content-Type": "application/json; charset=utf-8"},
     )
-    assert response.status_code == 422
-    assert "body" in errors_of(response)
+    assert response.status_code == 200
+
+
+def test_openapi_documents_the_predict_body_with_its_features(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PredictRequest"
+    }
+    features = schema["components"]["schemas"]["Features"]
+    assert list(features["properties"]) == list(Features.model_fields)
+    assert set(features["required"]) == set(Features.model_fields)
+    response = schema["paths"]["/predict"]["post"]["responses"]["200"]
+    assert response["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PredictResponse"
+    }
 
 
 def test_too_many_rows_is_rejected(client: TestClient, settings: Settings, row: Row) -> None:

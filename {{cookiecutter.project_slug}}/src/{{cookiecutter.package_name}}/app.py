@@ -18,10 +18,12 @@ from .logs import configure_logging
 from .metrics import InFlightMiddleware, ModelMetrics, instrument
 from .middleware import AccessLogMiddleware, BodyLimitMiddleware, is_valid_request_id
 from .routes import router
+from .schemas import PredictRequest
 from .settings import Settings
 from .state import ServiceState
 
 log = structlog.get_logger(__name__)
+COMPONENTS = "#/components/schemas/"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,15 +81,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_valid_request_id
     )
-    use_example_request(app, state)
+    document_predict_request(app, state)
     return app
 
 
-def use_example_request(app: FastAPI, state: ServiceState) -> None:
-    """Give POST /predict in the OpenAPI document a real example: the training medians.
+def document_predict_request(app: FastAPI, state: ServiceState) -> None:
+    """Describe the body of POST /predict in the OpenAPI document, with a real example.
 
-    The example comes from the model's metadata, so it exists once the model is loaded; the
-    document is cached from then on.
+    The route parses its body itself (see deps.read_predict_request), so FastAPI cannot see its
+    schema. The example, a row of training medians, comes from the model's metadata: it exists
+    once the model is loaded, and the document is cached from then on.
     """
 
     def openapi() -> dict[str, Any]:
@@ -96,10 +99,18 @@ def use_example_request(app: FastAPI, state: ServiceState) -> None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
+        body_schema = PredictRequest.model_json_schema(ref_template=COMPONENTS + "{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body_schema.pop("$defs", {}))
+        components["PredictRequest"] = body_schema
+        media: dict[str, Any] = {"schema": {"$ref": f"{COMPONENTS}PredictRequest"}}
+        schema["paths"]["/predict"]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": media},
+        }
         if state.model is None:
             return schema
-        content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
-        content["application/json"]["examples"] = {
+        media["examples"] = {
             "median": {
                 "summary": "One row of training medians",
                 "value": {"instances": [state.model.metadata.example_row()]},

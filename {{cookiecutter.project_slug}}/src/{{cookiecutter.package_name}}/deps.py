@@ -7,11 +7,14 @@ worker thread, and five thread hops per request cost more than the model's predi
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from .batching import MicroBatcher
-from .errors import ModelNotReadyError
+from .errors import ModelNotReadyError, UnsupportedMediaTypeError
 from .loader import LoadedModel
 from .metrics import ModelMetrics
+from .schemas import PredictRequest
 from .settings import Settings
 from .state import ServiceState
 
@@ -42,7 +45,31 @@ async def get_batcher(state: StateDep) -> MicroBatcher | None:
     return state.batcher
 
 
+async def read_predict_request(request: Request) -> PredictRequest:
+    """The predict request body, parsed and validated in one pass.
+
+    pydantic parses and validates JSON bytes in one go, in Rust: for 100 rows that is several
+    times cheaper than FastAPI's body handling (the standard library's json.loads, then
+    validation of the Python objects). The OpenAPI document describes this body (see app.py).
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"the body must be application/json, not {media_type or 'unlabelled'}",
+            field="Content-Type",
+        )
+    try:
+        return PredictRequest.model_validate_json(await request.body())
+    except ValidationError as error:
+        # Reported like any other invalid request, with the field inside the body.
+        problems = error.errors(include_url=False)
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[ModelMetrics, Depends(get_metrics)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
+PredictRequestDep = Annotated[PredictRequest, Depends(read_predict_request)]

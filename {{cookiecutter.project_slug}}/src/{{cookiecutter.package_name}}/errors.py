@@ -35,6 +35,10 @@ class TooManyRowsError(ServiceError):
     status_code = 422
 
 
+class UnsupportedMediaTypeError(ServiceError):
+    status_code = 415
+
+
 def error_response(
     status_code: int,
     detail: str,
@@ -66,13 +70,12 @@ def field_name(loc: Sequence[int | str]) -> str:
 async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
     problems = exc.errors()
-    if any(problem["type"] == "json_invalid" for problem in problems):
-        problem = problems[0]
-        reason = problem.get("ctx", {}).get("error", "invalid JSON")
+    invalid_json = [problem for problem in problems if problem["type"] == "json_invalid"]
+    if invalid_json:
         return error_response(
             400,
             "the request body is not valid JSON",
-            [{"field": "body", "message": f"{reason} at position {problem['loc'][-1]}"}],
+            [{"field": "body", "message": invalid_json[0]["msg"]}],
         )
     errors = [
         {"field": field_name(problem["loc"]), "message": problem["msg"]} for problem in problems

@@ -4,30 +4,36 @@ import time
 from typing import Any
 
 from asgi_correlation_id import correlation_id
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
+from .deps import BatcherDep, MetricsDep, ModelDep, PredictRequestDep, SettingsDep
 from .errors import TooManyRowsError
 from .loader import LoadedModel
 from .prediction import Predictions
 from .predictor import Features
-from .schemas import ModelInfo, PredictRequest, PredictResponse, Status
+from .schemas import ModelInfo, PredictResponse, Status
 from .settings import Settings
 
 router = APIRouter()
 
 NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "The model is not loaded yet."}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON."},
+    413: {"description": "The body is too large."},
+    415: {"description": "The body is not application/json."},
+    422: {"description": "The body does not match the feature schema."},
+}
 
 
-@router.post("/predict", responses=NOT_READY)
+@router.post("/predict", response_model=PredictResponse, responses=NOT_READY | INVALID)
 async def predict(
-    body: PredictRequest,
+    body: PredictRequestDep,
     model: ModelDep,
     settings: SettingsDep,
     metrics: MetricsDep,
     batcher: BatcherDep,
-) -> PredictResponse:
+) -> Response:
     """Predict one or many rows."""
     rows = body.instances
     if len(rows) > settings.max_rows:
@@ -42,13 +48,15 @@ async def predict(
         result = await predict_now(model, settings, rows)
         seconds = time.perf_counter() - start
     metrics.observe_inference(seconds, len(rows))
-    return PredictResponse(
+    response = PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,
         model_name=settings.model_name,
         model_version=model.metadata.version,
         request_id=correlation_id.get() or "",
     )
+    # Serialized directly: FastAPI would validate the response model again before encoding it.
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 async def predict_now(model: LoadedModel, settings: Settings, rows: list[Features]) -> Predictions:
