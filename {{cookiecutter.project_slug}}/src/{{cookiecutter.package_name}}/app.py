@@ -60,9 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             seconds=round(time.perf_counter() - start, 3),
         )
         yield
-        state.model = None
         if state.batcher is not None:
             await state.batcher.close()  # answers every request still queued
+        state.model = None
 
     app = FastAPI(
         title=settings.model_name,
