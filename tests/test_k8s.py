@@ -27,7 +27,7 @@ OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # The ServiceMonitor is a custom resource of the Prometheus Operator: kubernetes-validate has
 # no schema for it (it only warns, and passes), so it is left out of that run and checked by
-# test_service_monitor_scrapes_the_metrics_route instead.
+# test_service_monitor_selects_the_service_and_its_port instead.
 CUSTOM_KINDS = {"ServiceMonitor"}
 # The image's user, from the contract between the Dockerfile and the manifests; used when the
 # baked project has no Dockerfile to read it from.
