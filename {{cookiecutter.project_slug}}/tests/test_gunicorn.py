@@ -191,6 +191,41 @@ def test_metrics_add_up_every_worker(server: Gunicorn, metadata: ModelMetadata) 
         assert totals["predict_requests"] == count
 
 
+def worker_readings(server: Gunicorn) -> dict[str, dict[int, float]]:
+    """Each worker's process metrics from one scrape: metric name, then pid, then value."""
+    _, text = request(f"{server.url}/metrics")
+    readings: dict[str, dict[int, float]] = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            if sample.name.startswith("process_") and "pid" in sample.labels:
+                readings.setdefault(sample.name, {})[int(sample.labels["pid"])] = sample.value
+    return readings
+
+
+def test_each_worker_reports_its_own_cpu_and_memory(server: Gunicorn) -> None:
+    readings = worker_readings(server)
+    workers = set(server.live_worker_pids())
+    assert len(workers) == WORKERS
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
+        assert set(readings[name]) == workers, name
+    assert all(value > 10_000_000 for value in readings["process_resident_memory_bytes"].values())
+    assert all(value > 0 for value in readings["process_cpu_seconds_total"].values())
+    started = readings["process_start_time_seconds"]
+    assert all(time.time() - STARTUP_TIMEOUT < value <= time.time() for value in started.values())
+
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    # Until the master reaps it, the dead worker is a zombie that still looks alive.
+    deadline = time.monotonic() + FAILURE_TIMEOUT
+    while victim in server.live_worker_pids():
+        assert time.monotonic() < deadline, "the master never reaped the killed worker"
+        time.sleep(0.1)
+    server.wait_for_ready_workers(WORKERS)
+    after = worker_readings(server)["process_resident_memory_bytes"]
+    assert victim not in after, "a dead worker's series is still served"
+    assert set(after) == set(server.live_worker_pids())
+
+
 def test_killed_worker_is_replaced_and_counters_never_go_back(
     server: Gunicorn, metadata: ModelMetadata
 ) -> None:

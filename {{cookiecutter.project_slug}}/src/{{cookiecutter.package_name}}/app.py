@@ -14,7 +14,13 @@ from prometheus_client import CollectorRegistry
 from .errors import add_error_handlers
 from .loader import ModelLoadError, load_model
 from .logs import configure_logging
-from .metrics import InFlightMiddleware, ModelMetrics, instrument
+from .metrics import (
+    InFlightMiddleware,
+    ModelMetrics,
+    ProcessMetrics,
+    instrument,
+    multiprocess_mode,
+)
 from .middleware import AccessLogMiddleware, BodyLimitMiddleware, is_valid_request_id
 from .routes import router
 from .settings import Settings
@@ -29,9 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One registry per app, so that tests can build many apps in one process.
     registry = CollectorRegistry()
     state = ServiceState(settings=settings, metrics=ModelMetrics(registry))
+    process_metrics = ProcessMetrics(registry, multiprocess=multiprocess_mode())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Started first, so that a worker's process series exist from its boot on.
+        async with process_metrics.refreshing():
+            load()
+            yield
+            state.model = None
+
+    def load() -> None:
         start = time.perf_counter()
         try:
             model = load_model(settings.model_path, threads=settings.model_threads)
@@ -50,8 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             framework=model.metadata.framework,
             seconds=round(time.perf_counter() - start, 3),
         )
-        yield
-        state.model = None
 
     app = FastAPI(
         title=settings.model_name,
