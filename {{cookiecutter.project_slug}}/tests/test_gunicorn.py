@@ -156,6 +156,18 @@ def scrape(server: Gunicorn) -> dict[str, float]:
     return totals
 
 
+def wait_until_counted(server: Gunicorn, predict_requests: int) -> None:
+    """Wait until /metrics counts `predict_requests` requests to /predict.
+
+    A worker counts a request just after it has sent the response, so a client can hold its
+    answer a moment before the count includes it.
+    """
+    deadline = time.monotonic() + FAILURE_TIMEOUT
+    while scrape(server)["predict_requests"] < predict_requests:
+        assert time.monotonic() < deadline, f"fewer than {predict_requests} requests counted"
+        time.sleep(0.1)
+
+
 def scrape_every_worker(server: Gunicorn) -> list[dict[str, float]]:
     """Scrape concurrently until each live worker has answered at least once."""
     scrapes: list[dict[str, float]] = []
@@ -186,6 +198,7 @@ def test_metrics_add_up_every_worker(server: Gunicorn, metadata: ModelMetadata) 
     predict_concurrently(server, metadata.example_row(), count)
     served_by = {line["pid"] for line in server.events("request") if line["path"] == "/predict"}
     assert len(served_by) == WORKERS, "the requests did not spread over both workers"
+    wait_until_counted(server, count)
     for totals in scrape_every_worker(server):
         assert totals["predictions"] == count
         assert totals["predict_requests"] == count
@@ -231,6 +244,8 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
 ) -> None:
     row = metadata.example_row()
     predict_concurrently(server, row, 40)
+    # Killed between its response and its count, a worker would take the count with it.
+    wait_until_counted(server, 40)
     victim = server.live_worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     # The other worker keeps answering while the master replaces the dead one.
@@ -240,6 +255,7 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
     assert len(server.booted_pids()) == WORKERS + 1
 
     predict_concurrently(server, row, 20)
+    wait_until_counted(server, 80)
     for totals in scrape_every_worker(server):
         assert totals["predictions"] == 80
         assert totals["predict_requests"] == 80
