@@ -138,14 +138,14 @@ def worker_pids(service_url: str) -> set[int]:
 def example_row(service_url: str) -> dict[str, float]:
     _, body = http(f"{service_url}/openapi.json")
     content = json.loads(body)["paths"]["/predict"]["post"]["requestBody"]["content"]
-    row: dict[str, float] = content["application/json"]["examples"]["median"]["value"]["instances"][
-        0
-    ]
+    example = content["application/json"]["examples"]["median"]["value"]
+    row: dict[str, float] = example["instances"][0]
     return row
 
 
-def drive_load(service_url: str, seconds: float, on_halfway: Callable[[], None]) -> Counter[int]:
-    """Varied traffic for `seconds`: predictions of 1 to 150 rows, client errors, other routes.
+def drive_load(service_url: str, seconds: float, interrupt: Callable[[], None]) -> Counter[int]:
+    """Varied traffic for `seconds`: predictions of 1 to 150 rows, client errors, other routes;
+    `interrupt()` runs KILL_AFTER_SECONDS into it.
 
     Returns how many answers of each status came back (0: no answer, as when a worker dies).
     """
@@ -160,7 +160,7 @@ def drive_load(service_url: str, seconds: float, on_halfway: Callable[[], None])
         ("/no-such-route", None),  # 404
     ]
     deadline = time.monotonic() + seconds
-    halfway = time.monotonic() + KILL_AFTER_SECONDS
+    interrupt_at = time.monotonic() + KILL_AFTER_SECONDS
 
     def client(offset: int) -> Counter[int]:
         statuses: Counter[int] = Counter()
@@ -178,8 +178,8 @@ def drive_load(service_url: str, seconds: float, on_halfway: Callable[[], None])
 
     with ThreadPoolExecutor(4) as pool:
         clients = [pool.submit(client, offset) for offset in range(4)]
-        time.sleep(max(0.0, halfway - time.monotonic()))
-        on_halfway()
+        time.sleep(max(0.0, interrupt_at - time.monotonic()))
+        interrupt()
         return sum((future.result() for future in clients), Counter())
 
 
