@@ -56,6 +56,18 @@ def scrape(server: Gunicorn) -> dict[str, float]:
     return totals
 
 
+def wait_until_counted(server: Gunicorn, predict_requests: int) -> None:
+    """Wait until /metrics counts `predict_requests` requests to /predict.
+
+    A worker counts a request just after it has sent the response, so a client can hold its
+    answer a moment before the count includes it.
+    """
+    deadline = time.monotonic() + FAILURE_TIMEOUT
+    while scrape(server)["predict_requests"] < predict_requests:
+        assert time.monotonic() < deadline, f"fewer than {predict_requests} requests counted"
+        time.sleep(0.1)
+
+
 def scrape_every_worker(server: Gunicorn) -> list[dict[str, float]]:
     """Scrape concurrently until each live worker has answered at least once."""
     scrapes: list[dict[str, float]] = []
@@ -86,9 +98,45 @@ def test_metrics_add_up_every_worker(server: Gunicorn, metadata: ModelMetadata) 
     predict_concurrently(server, metadata.example_row(), count)
     served_by = {line["pid"] for line in server.events("request") if line["path"] == "/predict"}
     assert len(served_by) == WORKERS, "the requests did not spread over both workers"
+    wait_until_counted(server, count)
     for totals in scrape_every_worker(server):
         assert totals["predictions"] == count
         assert totals["predict_requests"] == count
+
+
+def worker_readings(server: Gunicorn) -> dict[str, dict[int, float]]:
+    """Each worker's process metrics from one scrape: metric name, then pid, then value."""
+    _, text = request(f"{server.url}/metrics")
+    readings: dict[str, dict[int, float]] = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            if sample.name.startswith("process_") and "pid" in sample.labels:
+                readings.setdefault(sample.name, {})[int(sample.labels["pid"])] = sample.value
+    return readings
+
+
+def test_each_worker_reports_its_own_cpu_and_memory(server: Gunicorn) -> None:
+    readings = worker_readings(server)
+    workers = set(server.live_worker_pids())
+    assert len(workers) == WORKERS
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
+        assert set(readings[name]) == workers, name
+    assert all(value > 10_000_000 for value in readings["process_resident_memory_bytes"].values())
+    assert all(value > 0 for value in readings["process_cpu_seconds_total"].values())
+    started = readings["process_start_time_seconds"]
+    assert all(time.time() - STARTUP_TIMEOUT < value <= time.time() for value in started.values())
+
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    # Until the master reaps it, the dead worker is a zombie that still looks alive.
+    deadline = time.monotonic() + FAILURE_TIMEOUT
+    while victim in server.live_worker_pids():
+        assert time.monotonic() < deadline, "the master never reaped the killed worker"
+        time.sleep(0.1)
+    server.wait_for_ready_workers(WORKERS)
+    after = worker_readings(server)["process_resident_memory_bytes"]
+    assert victim not in after, "a dead worker's series is still served"
+    assert set(after) == set(server.live_worker_pids())
 
 
 def test_killed_worker_is_replaced_and_counters_never_go_back(
@@ -96,6 +144,8 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
 ) -> None:
     row = metadata.example_row()
     predict_concurrently(server, row, 40)
+    # Killed between its response and its count, a worker would take the count with it.
+    wait_until_counted(server, 40)
     victim = server.live_worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     # The other worker keeps answering while the master replaces the dead one.
@@ -105,6 +155,7 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
     assert len(server.booted_pids()) == WORKERS + 1
 
     predict_concurrently(server, row, 20)
+    wait_until_counted(server, 80)
     for totals in scrape_every_worker(server):
         assert totals["predictions"] == 80
         assert totals["predict_requests"] == 80

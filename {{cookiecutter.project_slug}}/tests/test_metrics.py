@@ -39,3 +39,12 @@ def test_metrics_carry_the_model_version(client: TestClient, metadata: ModelMeta
 def test_metrics_route_is_not_itself_counted(client: TestClient) -> None:
     client.get("/metrics")
     assert 'handler="/metrics"' not in client.get("/metrics").text
+
+
+def test_metrics_report_the_process_cpu_memory_and_runtime(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    assert sample(text, "process_cpu_seconds_total") > 0
+    assert sample(text, "process_resident_memory_bytes") > 10_000_000
+    assert sample(text, "process_start_time_seconds") > 0
+    assert sample(text, "python_info", implementation="CPython") == 1
+    assert sample(text, "python_gc_collections_total", generation="0") >= 0

@@ -15,7 +15,13 @@ from .batching import MicroBatcher
 from .errors import add_error_handlers
 from .loader import ModelLoadError, load_model
 from .logs import configure_logging
-from .metrics import InFlightMiddleware, ModelMetrics, instrument
+from .metrics import (
+    InFlightMiddleware,
+    ModelMetrics,
+    ProcessMetrics,
+    instrument,
+    multiprocess_mode,
+)
 from .middleware import AccessLogMiddleware, BodyLimitMiddleware, is_valid_request_id
 from .routes import router
 from .schemas import PredictRequest
@@ -32,9 +38,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One registry per app, so that tests can build many apps in one process.
     registry = CollectorRegistry()
     state = ServiceState(settings=settings, metrics=ModelMetrics(registry))
+    process_metrics = ProcessMetrics(registry, multiprocess=multiprocess_mode())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Started first, so that a worker's process series exist from its boot on.
+        async with process_metrics.refreshing():
+            load()
+            yield
+            if state.batcher is not None:
+                await state.batcher.close()  # answers every request still queued
+            state.model = None
+
+    def load() -> None:
         start = time.perf_counter()
         try:
             model = load_model(settings.model_path, threads=settings.model_threads)
@@ -59,10 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             framework=model.metadata.framework,
             seconds=round(time.perf_counter() - start, 3),
         )
-        yield
-        if state.batcher is not None:
-            await state.batcher.close()  # answers every request still queued
-        state.model = None
 
     app = FastAPI(
         title=settings.model_name,
