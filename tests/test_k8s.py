@@ -525,7 +525,7 @@ def free_port() -> int:
 def http_get(url: str) -> tuple[int, str]:
     try:
         # Only the loopback server that the test started.
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, ""

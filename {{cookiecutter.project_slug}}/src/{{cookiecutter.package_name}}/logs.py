@@ -86,7 +86,9 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
     structlog.configure(
         processors=[*shared, add_logger_name, *renderer],
         logger_factory=StdoutLogger,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
         cache_logger_on_first_use=True,
     )
     handler = StdoutHandler()
