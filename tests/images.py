@@ -163,8 +163,25 @@ def ensure_python_base(version: str) -> str:
     return name
 
 
+def image_id(name: str) -> str | None:
+    result = subprocess.run(
+        [require("buildah"), "images", "--quiet", "--no-trunc", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
 def build_image(context: Path, tag: str) -> dict[str, Any]:
-    """`buildah bud` the Dockerfile in `context` as Docker would; return the image's config."""
+    """`buildah bud` the Dockerfile in `context` as Docker would; return the image's config.
+
+    The image that had the tag before is removed, with the layers that only it used, so that
+    repeated runs do not fill the image store; the layers a new build reuses stay.
+    """
+    previous = image_id(tag)
     run(
         [
             require("buildah"),
@@ -183,6 +200,8 @@ def build_image(context: Path, tag: str) -> dict[str, Any]:
         cwd=context,
         timeout=BUILD_TIMEOUT,
     )
+    if previous is not None and previous != image_id(tag):
+        subprocess.run([require("buildah"), "rmi", previous], capture_output=True, check=False)
     config = image_config(tag)
     assert config is not None
     return config
