@@ -145,8 +145,11 @@ def test_load_generator_runs_only_in_its_profile_with_the_locustfile_mounted(bak
     assert locust["profiles"] == ["loadtest"]
     command = locust["command"]
     locustfile = command[command.index("-f") + 1]
-    # The locustfile itself is the load test's; here only where compose takes it from.
     assert host_path(baked, locust, locustfile) == baked / "loadtest" / "locustfile.py"
+    assert (baked / "loadtest" / "locustfile.py").is_file()
+    # It samples its rows from the metadata saved beside the model, which `make train` writes.
+    metadata = host_path(baked, locust, locust["environment"]["METADATA_PATH"])
+    assert metadata == baked / "models" / "model.metadata.json"
     assert command[command.index("--host") + 1] == "http://app:8000"
 
 

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.healthcheck import ready_url
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from .test_gunicorn import STARTUP_TIMEOUT, free_port, start_gunicorn, stop
+from .servers import STARTUP_TIMEOUT, free_port, start_gunicorn, stop
 
 PREFIX = Settings.model_config["env_prefix"]
 
