@@ -10,10 +10,8 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from .batching import MicroBatcher
 from .errors import ModelNotReadyError, UnsupportedMediaTypeError
 from .loader import LoadedModel
-from .metrics import ModelMetrics
 from .schemas import PredictRequest
 from .settings import Settings
 from .state import ServiceState
@@ -31,18 +29,10 @@ async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-async def get_metrics(state: StateDep) -> ModelMetrics:
-    return state.metrics
-
-
 async def get_model(state: StateDep) -> LoadedModel:
     if state.model is None:
         raise ModelNotReadyError
     return state.model
-
-
-async def get_batcher(state: StateDep) -> MicroBatcher | None:
-    return state.batcher
 
 
 async def read_predict_request(request: Request) -> PredictRequest:
@@ -69,7 +59,5 @@ async def read_predict_request(request: Request) -> PredictRequest:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-MetricsDep = Annotated[ModelMetrics, Depends(get_metrics)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
-BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
 PredictRequestDep = Annotated[PredictRequest, Depends(read_predict_request)]
