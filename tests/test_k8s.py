@@ -29,9 +29,6 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # no schema for it (it only warns, and passes), so it is left out of that run and checked by
 # test_service_monitor_selects_the_service_and_its_port instead.
 CUSTOM_KINDS = {"ServiceMonitor"}
-# The image's user, from the contract between the Dockerfile and the manifests; used when the
-# baked project has no Dockerfile to read it from.
-IMAGE_UID = 10001
 
 Manifest = dict[str, Any]
 
@@ -347,11 +344,8 @@ def test_pods_run_as_the_image_user(project: Path, manifests: list[Manifest]) ->
 
 
 def image_user(project: Path) -> tuple[int, int]:
-    """The UID and GID the image runs as, read from the baked Dockerfile when there is one."""
-    dockerfile = project / "Dockerfile"
-    if not dockerfile.exists():
-        return IMAGE_UID, IMAGE_UID
-    text = dockerfile.read_text().replace("\\\n", " ")
+    """The UID and GID the image runs as, read from the baked Dockerfile."""
+    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users, "the Dockerfile sets no USER"
     user, _, group = users[-1].partition(":")
