@@ -14,18 +14,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
+from processes import free_port, project_env, stop_group, wait_ready
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -84,32 +82,6 @@ class Load:
     p99_ms: float
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def project_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    env.update(extra)
-    return env
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> float:
-    """Seconds until `url` answers 200, polled every 5 ms."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return time.monotonic() - start
-        except OSError:  # refused, reset, or not answered yet while the model loads
-            time.sleep(0.005)
-    raise SystemExit(f"{url} was not ready after {timeout} s")
-
-
 def to_ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -142,11 +114,6 @@ def serve(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subp
             ["taskset", "-c", SERVER_CPU, *command], cwd=cwd, env=env, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
 
 
 def worker_rss(log: Path) -> int:
@@ -218,7 +185,7 @@ def main() -> None:
                 for c in (1, 32)
             }
         finally:
-            stop(minimal)
+            stop_group(minimal)
 
         # the service, every production feature on, with micro-batching off and on
         service_loads = {}
@@ -242,7 +209,7 @@ def main() -> None:
                             service_loads[name, c] = wrk(url, script, c)
                     rss = worker_rss(log)
             finally:
-                stop(service)
+                stop_group(service)
 
     t_http = {name: 1 / minimal_loads[name, 32].rps for name in ("single", "batch")}
     limit = {

@@ -5,32 +5,18 @@ for one prediction, print the answer, and stop.
 """
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from cookiecutter.main import cookiecutter
+from processes import free_port, project_env, stop_group, wait_ready
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_SECONDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def project_env() -> dict[str, str]:
-    """This environment minus its virtualenv, so that uv uses the baked project's own."""
-    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
 
 
 def step(message: str) -> None:
@@ -53,34 +39,6 @@ def post_json(url: str, body: Any) -> Any:
         return json.load(response)
 
 
-def wait_until_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(
-                f"the service exited with code {server.returncode} before it was ready"
-            )
-        try:
-            get_json(f"{base_url}/health/ready")
-            return
-        except OSError:  # refused, reset, or not answered yet while the model loads
-            time.sleep(0.5)
-    raise SystemExit(f"the service was not ready after {READY_TIMEOUT_SECONDS} s")
-
-
-def stop_group(server: subprocess.Popen[bytes]) -> None:
-    """Stop make and the service it started, and wait until both are gone."""
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(server.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="demo-") as workdir:
         step(f"cookiecutter --no-input {TEMPLATE} -o {workdir}")
@@ -98,7 +56,7 @@ def main() -> None:
             ["make", "run", f"PORT={port}"], cwd=project, env=env, start_new_session=True
         )
         try:
-            wait_until_ready(base_url, server)
+            wait_ready(f"{base_url}/health/ready", server, timeout=READY_TIMEOUT_SECONDS)
             spec = get_json(f"{base_url}/openapi.json")
             content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
             example = content["application/json"]["examples"]["median"]["value"]
