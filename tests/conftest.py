@@ -1,7 +1,9 @@
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cookiecutter.main import cookiecutter
@@ -51,6 +53,20 @@ def run(command: list[str], cwd: Path, timeout: float = 600) -> str:
             f"--- stdout ---\n{result.stdout[-20000:]}\n--- stderr ---\n{result.stderr[-20000:]}"
         )
     return result.stdout
+
+
+def checkov_report(*args: str, cwd: Path) -> dict[str, Any]:
+    """checkov's JSON report on what `args` name. With --skip-download it makes no network call
+    (it would otherwise fetch guidelines from its vendor, which is not reachable)."""
+    command = [require("checkov"), *args, "--skip-download", "--output", "json"]
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+    try:
+        report: dict[str, Any] = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"checkov printed no report:\n{result.stdout[-5000:]}{result.stderr[-5000:]}")
+    return report
 
 
 @pytest.fixture(scope="session", params=FRAMEWORKS)
