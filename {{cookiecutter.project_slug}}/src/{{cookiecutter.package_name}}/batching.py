@@ -38,6 +38,10 @@ class _Request:
 
 def split(predictions: Predictions, sizes: Sequence[int]) -> list[Predictions]:
     """Cut the predictions of concatenated requests back into one per request."""
+    if len(predictions.outputs) != sum(sizes):
+        raise ValueError(
+            f"the model returned {len(predictions.outputs)} outputs for {sum(sizes)} rows"
+        )
     parts = []
     start = 0
     for size in sizes:
@@ -124,6 +128,7 @@ class MicroBatcher:
         start = time.perf_counter()
         try:
             predictions = await run_in_threadpool(self._predict, rows)
+            parts = split(predictions, [len(request.rows) for request in batch])
         except Exception:
             # One request's rows broke the model call: predict each request on its own, so
             # that only that request fails and its neighbours still get their answers.
@@ -131,17 +136,7 @@ class MicroBatcher:
                 await self._predict_alone(request)
             return
         seconds = time.perf_counter() - start
-        if len(predictions.outputs) != len(rows):
-            error = ValueError(
-                f"the model returned {len(predictions.outputs)} outputs for {len(rows)} rows"
-            )
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(error)
-            return
-        for request, part in zip(
-            batch, split(predictions, [len(r.rows) for r in batch]), strict=True
-        ):
+        for request, part in zip(batch, parts, strict=True):
             if not request.future.done():  # its client may have gone away
                 request.future.set_result(BatchResult(part, seconds))
 
@@ -149,6 +144,7 @@ class MicroBatcher:
         start = time.perf_counter()
         try:
             predictions = await run_in_threadpool(self._predict, request.rows)
+            split(predictions, [len(request.rows)])  # one output per row, or an error
         except Exception as error:
             if not request.future.done():
                 request.future.set_exception(error)

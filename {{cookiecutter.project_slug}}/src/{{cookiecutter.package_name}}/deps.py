@@ -1,7 +1,7 @@
 """Dependencies of the route handlers, as Annotated aliases (tests swap them with overrides).
 
 They are `async def` although they never await: FastAPI runs a plain `def` dependency in a
-worker thread, and five thread hops per request cost more than the model's prediction.
+worker thread, and one thread hop per dependency costs about as much as the model's prediction.
 """
 
 from typing import Annotated
