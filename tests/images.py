@@ -44,18 +44,18 @@ def buildah(*args: str, timeout: float = 300) -> str:
     return run([require("buildah"), *args], cwd=Path.cwd(), timeout=timeout)
 
 
+def buildah_query(*args: str) -> str | None:
+    """What a read-only buildah command prints, or None when it fails (no such image)."""
+    result = subprocess.run(
+        [require("buildah"), *args], capture_output=True, text=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
 def image_config(name: str) -> dict[str, Any] | None:
     """The image's Docker configuration (Cmd, Env, User, Healthcheck, ...), or None if absent."""
-    result = subprocess.run(
-        [require("buildah"), "inspect", "--type", "image", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        return None
-    inspected = json.loads(result.stdout)
-    return inspected["Docker"]["config"]
+    inspected = buildah_query("inspect", "--type", "image", name)
+    return None if inspected is None else json.loads(inspected)["Docker"]["config"]
 
 
 def apt_mirror(suite: str) -> str:
@@ -164,15 +164,8 @@ def ensure_python_base(version: str) -> str:
 
 
 def image_id(name: str) -> str | None:
-    result = subprocess.run(
-        [require("buildah"), "images", "--quiet", "--no-trunc", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        return None
-    return result.stdout.strip() or None
+    listed = buildah_query("images", "--quiet", "--no-trunc", name)
+    return (listed or "").strip() or None
 
 
 def build_image(context: Path, tag: str) -> dict[str, Any]:
