@@ -18,7 +18,6 @@ ENV_PREFIX_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*_$")
 
 # Packages the generated project imports: a package of the same name would shadow them.
 DEPENDENCIES = {
-    "asgi_correlation_id",
     "fastapi",
     "joblib",
     "numpy",

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ BARE_PROCESS = """
 import time, sys
 start = float(sys.argv[1])
 import fastapi, uvicorn, gunicorn, pydantic, pydantic_settings, structlog, prometheus_client
-import prometheus_fastapi_instrumentator, asgi_correlation_id, numpy, xgboost
+import prometheus_fastapi_instrumentator, numpy, xgboost
 booster = xgboost.Booster(model_file=sys.argv[2])
 rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS"))
 print(time.time() - start, rss)
@@ -80,6 +81,8 @@ class Load:
     rps: float
     p50_ms: float
     p99_ms: float
+    model_ms: float | None = None
+    """The model's mean time per request inside the service during the run, from its metrics."""
 
 
 def to_ms(value: str) -> float:
@@ -122,10 +125,31 @@ def worker_rss(log: Path) -> int:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
 
 
+def model_totals(metrics_url: str) -> tuple[float, float]:
+    """Seconds and calls the service's model_inference_duration_seconds has counted so far."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    totals = dict(re.findall(r"^model_inference_duration_seconds_(sum|count) (\S+)$", text, re.M))
+    return float(totals["sum"]), float(totals["count"])
+
+
+def measured_wrk(url: str, script: Path, connections: int) -> Load:
+    """wrk against the service, with the model's own share of each request read from /metrics."""
+    metrics_url = url.replace("/predict", "/metrics")
+    seconds_before, calls_before = model_totals(metrics_url)
+    load = wrk(url, script, connections)
+    seconds_after, calls_after = model_totals(metrics_url)
+    load.model_ms = (seconds_after - seconds_before) / (calls_after - calls_before) * 1000
+    return load
+
+
 def row(text: str, load: Load) -> str:
-    return (
+    line = (
         f"  {text:<42} {load.rps:>7.0f} req/s  p50 {load.p50_ms:7.3f} ms  p99 {load.p99_ms:7.3f} ms"
     )
+    if load.model_ms is not None:
+        line += f"  model {load.model_ms:.3f} ms"
+    return line
 
 
 def main() -> None:
@@ -201,12 +225,12 @@ def main() -> None:
                 ready_seconds = wait_ready(f"http://127.0.0.1:{port}/health/ready", service)
                 url = f"http://127.0.0.1:{port}/predict"
                 if batching:
-                    service_loads["micro", 32] = wrk(url, single, 32)
+                    service_loads["micro", 32] = measured_wrk(url, single, 32)
                 else:
                     cold_start = ready_seconds
                     for name, script in (("single", single), ("batch", batch)):
                         for c in (1, 32):
-                            service_loads[name, c] = wrk(url, script, c)
+                            service_loads[name, c] = measured_wrk(url, script, c)
                     rss = worker_rss(log)
             finally:
                 stop_group(service)
@@ -225,7 +249,8 @@ def main() -> None:
         ),
         "(b) a minimal ASGI app under the same server:",
         *(row(f"{name} body, concurrency {c}", load) for (name, c), load in minimal_loads.items()),
-        "the service (metrics, JSON access log, request ids, validation):",
+        "the service (metrics, JSON access log, request ids, validation), with the model's mean",
+        "time per request inside it (with micro-batching, the time of the batch it was in):",
     ]
     for (name, c), load in service_loads.items():
         label = "1 row, micro-batching on" if name == "micro" else f"{name}, micro-batching off"

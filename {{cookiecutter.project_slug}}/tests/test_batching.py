@@ -1,4 +1,5 @@
 import asyncio
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def test_each_caller_gets_the_predictions_of_its_own_rows(
     requests = [rows[i : i + 1 + i % 3] for i in range(0, 60, 3)]
 
     async def scenario() -> list[Predictions]:
-        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005)
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005, inline_max_rows=100)
         results = await asyncio.gather(*(batcher.predict(request) for request in requests))
         await batcher.close()
         return [result.predictions for result in results]
@@ -80,6 +81,48 @@ def test_each_caller_gets_the_predictions_of_its_own_rows(
     assert max(model.calls) > 3, "concurrent requests were not batched"
     for request, result in zip(requests, results, strict=True):
         assert_same_predictions(result, model.predictor.predict(request))
+
+
+def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 12)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0, inline_max_rows=100)
+        # Queued in one turn of the loop, as requests read together from the network are.
+        first = await asyncio.gather(*(batcher.predict([row]) for row in rows))
+        # Then one at a time: each is predicted alone, in the turn it was queued.
+        for row in rows[:3]:
+            await batcher.predict([row])
+        await batcher.close()
+        for row, result in zip(rows, first, strict=True):
+            assert_same_predictions(result.predictions, model.predictor.predict([row]))
+
+    asyncio.run(scenario())
+    assert model.calls == [12, 1, 1, 1]
+
+
+def test_batches_larger_than_the_inline_limit_are_predicted_in_a_worker_thread(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 8)
+    threads: list[int] = []
+
+    def predict(batch: Sequence[Features]) -> Predictions:
+        threads.append(threading.get_ident())
+        return model.predict(batch)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(predict, max_rows=64, max_wait=0, inline_max_rows=4)
+        await asyncio.gather(*(batcher.predict([row]) for row in rows[:4]))  # inline
+        await asyncio.gather(*(batcher.predict([row]) for row in rows))  # 8 rows: a thread
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert model.calls == [4, 8]
+    assert threads[0] == threading.get_ident()
+    assert threads[1] != threading.get_ident()
 
 
 def test_a_failing_request_does_not_fail_its_neighbours(
@@ -92,7 +135,7 @@ def test_a_failing_request_does_not_fail_its_neighbours(
     requests[4] = [bad]
 
     async def scenario() -> list[BatchResult | BaseException]:
-        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005)
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005, inline_max_rows=100)
         results = await asyncio.gather(
             *(batcher.predict(request) for request in requests), return_exceptions=True
         )
@@ -113,7 +156,7 @@ def test_close_answers_every_queued_request_then_refuses(
     rows = distinct_rows(metadata, 20)
 
     async def scenario() -> None:
-        batcher = MicroBatcher(model.predict, max_rows=8, max_wait=0.005)
+        batcher = MicroBatcher(model.predict, max_rows=8, max_wait=0.005, inline_max_rows=100)
         pending = [asyncio.ensure_future(batcher.predict([row])) for row in rows]
         await asyncio.sleep(0)  # queued, not yet predicted
         await batcher.close()
@@ -134,7 +177,7 @@ def test_one_client_at_a_time_never_waits_for_a_batch_to_fill(
 
     async def scenario() -> None:
         # Were a lone request held for the fill window, this would time out.
-        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=60)
+        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=60, inline_max_rows=100)
         for row in rows:
             await asyncio.wait_for(batcher.predict([row]), timeout=20)
         await batcher.close()

@@ -1,3 +1,4 @@
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,16 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 def test_live_and_ready_after_the_model_loaded(client: TestClient) -> None:
     assert client.get("/health/live").status_code == 200
     assert client.get("/health/ready").json() == {"status": "ready"}
+
+
+def test_serving_keeps_the_garbage_collector_off_what_startup_loaded(app: FastAPI) -> None:
+    default_threshold = gc.get_threshold()
+    with TestClient(app) as client:
+        assert client.get("/health/ready").status_code == 200
+        assert gc.get_freeze_count() > 10_000  # the libraries' and the model's objects
+        assert gc.get_threshold()[0] > default_threshold[0]
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == default_threshold
 
 
 def test_not_ready_before_the_model_is_loaded(app: FastAPI, row: dict[str, float]) -> None:

@@ -2,6 +2,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata
+from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
 
@@ -34,6 +35,22 @@ def test_metrics_carry_the_model_version(client: TestClient, metadata: ModelMeta
     text = client.get("/metrics").text
     info = sample(text, "model_info", framework=metadata.framework, version=metadata.version)
     assert info == 1
+
+
+def test_requests_are_counted_by_route_template_even_when_answered_early(
+    client: TestClient, settings: Settings
+) -> None:
+    too_large = b" " * (settings.max_body_bytes + 1)
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/predict", content=too_large, headers=headers).status_code == 413
+    for path in ("/nope", "/nope/again"):
+        assert client.get(path).status_code == 404
+    text = client.get("/metrics").text
+    assert sample(text, "http_requests_total", handler="/predict", status="413") == 1
+    # Unknown paths share one series, so that a scan of random URLs adds no series.
+    assert sample(text, "http_requests_total", handler="none", method="GET", status="404") == 2
+    assert 'handler="/nope' not in text
+    assert sample(text, "http_request_duration_seconds_count", handler="none", status="404") == 2
 
 
 def test_metrics_route_is_not_itself_counted(client: TestClient) -> None:

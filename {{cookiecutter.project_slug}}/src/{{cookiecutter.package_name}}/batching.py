@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
@@ -58,61 +59,66 @@ def split(predictions: Predictions, sizes: Sequence[int]) -> list[Predictions]:
 
 
 class MicroBatcher:
-    """Queue predict requests and serve them in batches of at most `max_rows` rows.
+    """Queue predict requests and predict together those that arrive in the same turn.
 
-    A batch is predicted in a worker thread, so that the event loop keeps reading requests
-    meanwhile: those become the next batch. When the last batch held several requests (the
-    service is under concurrent load), the next one waits up to `max_wait` seconds to fill.
+    The first request queued schedules a flush at the end of the event loop's current turn: it
+    runs once every request already read has been parsed and queued. Requests whose bytes came
+    in while the loop was busy (with the model, with other requests) are all read in one turn,
+    so one model call serves them, up to `max_rows` rows per call. The busier the service, the
+    bigger the batches; a lone request is predicted in the same turn it was queued.
+
+    With `max_wait` above zero, a flush after a batch of several requests (the service is under
+    concurrent load) waits up to that many seconds for `max_rows` rows to arrive: larger batches
+    for an added latency.
+
+    Batches of up to `inline_max_rows` rows are predicted on the event loop, for the reason
+    routes.predict_now gives; larger ones in a worker thread.
     """
 
-    def __init__(self, predict: PredictFn, *, max_rows: int, max_wait: float) -> None:
+    def __init__(
+        self, predict: PredictFn, *, max_rows: int, max_wait: float, inline_max_rows: int
+    ) -> None:
         self._predict = predict
         self._max_rows = max_rows
         self._max_wait = max_wait
+        self._inline_max_rows = inline_max_rows
         self._queue: deque[_Request] = deque()
-        self._arrived = asyncio.Event()
+        self._queued_rows = 0
+        self._flush: asyncio.Task[None] | None = None
+        self._full = asyncio.Event()
         self._closing = False
         self._last_batch_requests = 0
-        self._task = asyncio.create_task(self._run(), name="micro-batcher")
 
     async def predict(self, rows: Sequence[Features]) -> BatchResult:
         if self._closing:
             raise ModelNotReadyError("the service is shutting down")
         request = _Request(rows)
         self._queue.append(request)
-        self._arrived.set()
+        self._queued_rows += len(rows)
+        if self._queued_rows >= self._max_rows:
+            self._full.set()
+        if self._flush is None:
+            # A task's first step runs after every callback already scheduled in this turn.
+            self._flush = asyncio.create_task(self._run_flush(), name="micro-batch")
         return await request.future
 
     async def close(self) -> None:
-        """Predict everything already queued, then stop."""
+        """Predict everything already queued, then refuse new requests."""
         self._closing = True
-        self._arrived.set()
-        await self._task
+        self._full.set()
+        if self._flush is not None:
+            await self._flush
 
-    async def _run(self) -> None:
-        while True:
-            await self._arrived.wait()
-            self._arrived.clear()
-            if self._last_batch_requests > 1 and not self._closing:
-                await self._fill(time.monotonic() + self._max_wait)
+    async def _run_flush(self) -> None:
+        try:
+            if self._max_wait > 0 and self._last_batch_requests > 1 and not self._closing:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._max_wait)
             while self._queue:
                 await self._predict_batch(self._take_batch())
-            if self._closing:
-                return
-
-    async def _fill(self, deadline: float) -> None:
-        while self._queued_rows() < self._max_rows and not self._closing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                return
-            self._arrived.clear()
-
-    def _queued_rows(self) -> int:
-        return sum(len(request.rows) for request in self._queue)
+        finally:
+            self._full.clear()
+            self._flush = None
 
     def _take_batch(self) -> list[_Request]:
         batch = [self._queue.popleft()]
@@ -120,14 +126,20 @@ class MicroBatcher:
         while self._queue and rows + len(self._queue[0].rows) <= self._max_rows:
             rows += len(self._queue[0].rows)
             batch.append(self._queue.popleft())
+        self._queued_rows -= rows
         return batch
+
+    async def _call_model(self, rows: Sequence[Features]) -> Predictions:
+        if len(rows) <= self._inline_max_rows:
+            return self._predict(rows)
+        return await run_in_threadpool(self._predict, rows)
 
     async def _predict_batch(self, batch: list[_Request]) -> None:
         self._last_batch_requests = len(batch)
         rows = [row for request in batch for row in request.rows]
         start = time.perf_counter()
         try:
-            predictions = await run_in_threadpool(self._predict, rows)
+            predictions = await self._call_model(rows)
             parts = split(predictions, [len(request.rows) for request in batch])
         except Exception:
             # One request's rows broke the model call: predict each request on its own, so
@@ -143,7 +155,7 @@ class MicroBatcher:
     async def _predict_alone(self, request: _Request) -> None:
         start = time.perf_counter()
         try:
-            predictions = await run_in_threadpool(self._predict, request.rows)
+            predictions = await self._call_model(request.rows)
             split(predictions, [len(request.rows)])  # one output per row, or an error
         except Exception as error:
             if not request.future.done():

@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
-from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from .request_id import HEADER, current_request_id
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,13 @@ class UnsupportedMediaTypeError(ServiceError):
     status_code = 415
 
 
+class BodyTooLargeError(ServiceError):
+    status_code = 413
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the request body is larger than {max_bytes} bytes", field="body")
+
+
 def error_response(
     status_code: int,
     detail: str,
@@ -48,7 +56,7 @@ def error_response(
     body: dict[str, Any] = {
         "detail": detail,
         "errors": list(errors),
-        "request_id": correlation_id.get(),
+        "request_id": current_request_id(),
     }
     return JSONResponse(body, status_code=status_code, headers=headers)
 
@@ -96,11 +104,11 @@ async def handle_service_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def handle_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log, never to the client.
-    request_id = correlation_id.get()
+    request_id = current_request_id()
     log.error("unhandled_error", request_id=request_id, exc_info=exc)
-    # This response is sent outside the request-id middleware, so it sets the header itself.
+    # This response is sent outside ObservabilityMiddleware, so it sets the header itself.
     return error_response(
-        500, "internal server error", headers={"X-Request-ID": request_id} if request_id else None
+        500, "internal server error", headers={HEADER: request_id} if request_id else None
     )
 
 

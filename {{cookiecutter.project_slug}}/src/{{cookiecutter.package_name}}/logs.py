@@ -21,7 +21,7 @@ LogFormat = Literal["auto", "json", "console"]
 # Loggers that servers set up with handlers of their own; theirs are removed so that each line
 # reaches the root handler once, in our format.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
-# AccessLogMiddleware writes the one access line per request, with the request id.
+# ObservabilityMiddleware writes the one access line per request, with the request id.
 SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 
 

@@ -1,5 +1,4 @@
-"""Prometheus metrics: HTTP metrics from prometheus-fastapi-instrumentator, the model's own, and
-each process's CPU time and memory.
+"""Prometheus metrics: HTTP requests, the model's own, and each process's CPU time and memory.
 
 Every service made from this template exports the same metric names, so one dashboard and one
 set of alert rules cover all of them.
@@ -21,7 +20,6 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_fastapi_instrumentator import Instrumentator
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Latency buckets in seconds, fine enough for p50/p95/p99 of a model that answers in
 # milliseconds, wide enough for a slow batch.
@@ -78,15 +76,6 @@ class ModelMetrics:
             registry=registry,
         )
 
-        # Counted here rather than by the instrumentator, whose in-progress gauge ignores the
-        # registry it is given and so cannot exist in two apps of one process.
-        self.in_flight = Gauge(
-            "http_requests_inprogress",
-            "HTTP requests being served.",
-            multiprocess_mode="livesum",
-            registry=registry,
-        )
-
     def observe_inference(self, seconds: float, rows: int) -> None:
         self.inference_seconds.observe(seconds)
         self.request_rows.observe(rows)
@@ -96,28 +85,51 @@ class ModelMetrics:
         self.info.labels(name=name, version=version, framework=framework).set(1)
 
 
-def instrument(app: FastAPI, registry: CollectorRegistry) -> None:
-    """Count and time every request by route, and serve all metrics at GET /metrics."""
-    Instrumentator(
-        should_group_status_codes=False,
-        excluded_handlers=["/metrics"],
-        registry=registry,
-    ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app, include_in_schema=False)
+class HttpMetrics:
+    """Requests by route, method and status, their duration, and the requests being served.
+
+    Named and labelled as prometheus-fastapi-instrumentator names them (its `requests` and
+    `latency` metrics), which serves them at /metrics. They are recorded by ObservabilityMiddleware
+    rather than by the instrumentator's own middleware, which costs about 36 us per request (a
+    second route lookup, a Request and a Response object each time): a third of what the model
+    itself takes (docs/benchmarks.md).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("handler", "method", "status")
+        self.requests = Counter(
+            "http_requests", "Total number of requests by method, status and handler.",
+            labels, registry=registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "http_request_duration_seconds", "Duration of HTTP requests in seconds.",
+            labels, buckets=LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "http_requests_inprogress",
+            "HTTP requests being served.",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        # The labelled children, by label values: looking them up through labels() each time
+        # validates the values again.
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def observe(self, handler: str, method: str, status: int, seconds: float) -> None:
+        key = (handler, method, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(*key),
+                self.duration.labels(*key),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
-class InFlightMiddleware:
-    """Count the HTTP requests being served."""
-
-    def __init__(self, app: ASGIApp, gauge: Gauge) -> None:
-        self.app = app
-        self.gauge = gauge
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        with self.gauge.track_inprogress():
-            await self.app(scope, receive, send)
+def expose(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Serve every metric at GET /metrics: in gunicorn's multiprocess mode, those of all workers."""
+    Instrumentator(registry=registry).expose(app, include_in_schema=False)
 
 
 class ProcessMetrics:

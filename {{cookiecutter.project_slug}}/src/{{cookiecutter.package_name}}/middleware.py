@@ -1,29 +1,38 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
+"""The service's one middleware, pure ASGI (BaseHTTPMiddleware would cost a task per request)."""
 
-import re
 import time
 
 import structlog
-from asgi_correlation_id import correlation_id
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
+from .metrics import HttpMetrics
+from .request_id import HEADER, start_request
 
 log = structlog.get_logger("access")
 
-# A client-supplied request id is echoed into logs and headers: keep it short and plain.
-REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_HEADER = HEADER.lower().encode("latin-1")
+# The route of a request that matched none, so that unknown paths add no series of their own.
+NO_ROUTE = "none"
+# Not counted in the HTTP metrics: Prometheus's own scrapes.
+UNMEASURED_ROUTES = frozenset({"/metrics"})
 
 
-def is_valid_request_id(value: str) -> bool:
-    return REQUEST_ID_PATTERN.fullmatch(value) is not None
+class ObservabilityMiddleware:
+    """Everything recorded about each HTTP request, in one pass.
 
+    - A request id: the client's X-Request-ID when it is safe to echo, else a new one. It is
+      bound to every log line of the request and returned in the response's header.
+    - The HTTP metrics (see metrics.HttpMetrics), by route template.
+    - One access line when the request ends.
 
-class AccessLogMiddleware:
-    """Bind the request id to every log line of a request, and log one line when it ends."""
+    One layer rather than one per concern: each layer wraps `send` and looks through the
+    request again, and three maintained ones (asgi-correlation-id, the instrumentator's
+    middleware, an access logger) cost more per request than the model (docs/benchmarks.md).
+    """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,84 +40,39 @@ class AccessLogMiddleware:
             return
 
         start = time.perf_counter()
+        client_id = next(
+            (value for name, value in scope["headers"] if name == REQUEST_ID_HEADER), None
+        )
+        request_id = start_request(client_id.decode("latin-1") if client_id else None)
+        id_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         # Stays 500 if the app raises before responding: that is what the client receives.
         status = 500
 
-        async def send_and_record(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=correlation_id.get())
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        in_flight = self.metrics.in_flight
+        in_flight.inc()
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - start
+            in_flight.dec()
+            # Set by the router once it has matched the request to a route.
+            route = getattr(scope.get("route"), "path", None) or NO_ROUTE
+            if route not in UNMEASURED_ROUTES:
+                self.metrics.observe(route, scope["method"], status, seconds)
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                duration_ms=round(seconds * 1000, 3),
             )
             structlog.contextvars.clear_contextvars()
-
-
-class BodyLimitMiddleware:
-    """Answer 413 to a request whose body exceeds `max_bytes`, before the app reads it.
-
-    A declared Content-Length is checked up front (the server enforces it). A chunked body
-    has no length, so it is read here up to the limit and then handed on.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            if length.isdigit() and int(length) <= self.max_bytes:
-                await self.app(scope, receive, send)
-            else:
-                await self.reject(scope, receive, send)
-            return
-
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self.reject(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413,
-            f"the request body is larger than {self.max_bytes} bytes",
-            [{"field": "body", "message": f"at most {self.max_bytes} bytes are accepted"}],
-        )
-        await response(scope, receive, send)

@@ -74,10 +74,11 @@ class Settings(BaseSettings):
         "this many rows per model call; 0 turns it off.",
     )
     batch_max_wait_ms: float = Field(
-        default=2.0,
+        default=0.0,
         ge=0,
         le=1000,
-        description="Micro-batching: under concurrent load, how long a batch may wait to fill.",
+        description="Micro-batching: under concurrent load, how long a batch may wait to fill; "
+        "0 predicts together what arrived in the same turn of the event loop, without waiting.",
     )
     inline_predict_max_rows: int = Field(
         default=100,

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from .batching import MicroBatcher
+from .errors import ModelNotReadyError
 from .loader import LoadedModel
 from .metrics import ModelMetrics
 from .settings import Settings
@@ -16,3 +17,9 @@ class ServiceState:
     """Set by the lifespan once the model is loaded and warmed up; None means not ready."""
     batcher: MicroBatcher | None = None
     """Set by the lifespan when micro-batching is on."""
+
+    def ready_model(self) -> LoadedModel:
+        """The model being served; until it is loaded, ModelNotReadyError (a 503)."""
+        if self.model is None:
+            raise ModelNotReadyError
+        return self.model

@@ -1,0 +1,51 @@
+"""The body of POST /predict: its size and media type checked, then parsed and validated."""
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from .errors import BodyTooLargeError, UnsupportedMediaTypeError
+from .schemas import PredictRequest
+
+
+async def read_predict_request(request: Request, max_bytes: int) -> PredictRequest:
+    """The predict request, parsed and validated in one pass.
+
+    pydantic parses and validates JSON bytes in one go, in Rust: for 100 rows that is several
+    times cheaper than FastAPI's body handling (the standard library's json.loads, then
+    validation of the Python objects). The OpenAPI document describes this body (see app.py).
+    """
+    body = await read_body(request, max_bytes)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"the body must be application/json, not {media_type or 'unlabelled'}",
+            field="Content-Type",
+        )
+    try:
+        return PredictRequest.model_validate_json(body)
+    except ValidationError as error:
+        # Reported like any other invalid request, with the field inside the body.
+        problems = error.errors(include_url=False)
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or a 413 as soon as it is known to exceed `max_bytes`.
+
+    A declared Content-Length is checked before anything is read. A chunked body declares none,
+    so it is counted as it arrives, and reading stops at the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise BodyTooLargeError(max_bytes)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLargeError(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
