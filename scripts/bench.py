@@ -45,6 +45,30 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b'{"predictions": ["benign"]}'})
 """
 
+# (d) the minimal app, also calling the model once per request on rows validated in advance, as
+# many as the request's path says: what any server that calls the model per request can reach.
+MODEL_APP = """
+from pathlib import Path
+from {package}.loader import load_model
+from {package}.predictor import Features
+
+model = load_model(Path("{model}"), threads=1)
+row = Features.model_validate(model.metadata.example_row())
+batches = {{"/1": [row], "/{batch}": [row] * {batch}}}
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    model.predictor.predict(batches[scope["path"]])
+    await send({{"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]}})
+    await send({{"type": "http.response.body", "body": b'{{"predictions": ["benign"]}}'}})
+"""
+
 # Imports what the service imports, loads the model, and reports its time and memory.
 BARE_PROCESS = """
 import time, sys
@@ -90,12 +114,20 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, script: Path, connections: int) -> Load:
-    output = subprocess.run(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s",
+def run_wrk(url: str, script: Path, connections: int, seconds: int) -> str:
+    return subprocess.run(
+        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
          "--latency", "-s", str(script), url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+
+
+def wrk(url: str, script: Path, connections: int, *, warm_up: bool = True) -> Load:
+    """Load `url` for SECONDS, after a one-second warm-up at the same concurrency whose figures
+    are dropped: the first requests pay for new connections, cold caches and lazy setup."""
+    if warm_up:
+        run_wrk(url, script, connections, 1)
+    output = run_wrk(url, script, connections, SECONDS)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
     if "Non-2xx" in output or "Socket errors" in output:
@@ -136,8 +168,9 @@ def model_totals(metrics_url: str) -> tuple[float, float]:
 def measured_wrk(url: str, script: Path, connections: int) -> Load:
     """wrk against the service, with the model's own share of each request read from /metrics."""
     metrics_url = url.replace("/predict", "/metrics")
+    run_wrk(url, script, connections, 1)  # the warm-up, left out of the model's counts
     seconds_before, calls_before = model_totals(metrics_url)
-    load = wrk(url, script, connections)
+    load = wrk(url, script, connections, warm_up=False)
     seconds_after, calls_after = model_totals(metrics_url)
     load.model_ms = (seconds_after - seconds_before) / (calls_after - calls_before) * 1000
     return load
@@ -211,6 +244,25 @@ def main() -> None:
         finally:
             stop_group(minimal)
 
+        # (d) the minimal app calling the model, in the project's environment
+        app_source = MODEL_APP.format(package="model_service", model=model, batch=BATCH_ROWS)
+        (work / "model_app.py").write_text(textwrap.dedent(app_source))
+        port = free_port()
+        model_app = serve(
+            [gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "1",
+             "--bind", f"127.0.0.1:{port}", "model_app:app"],
+            cwd=work, env=project_env(OMP_NUM_THREADS="1"), log=work / "model_app.log",
+        )  # fmt: skip
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/1", model_app)
+            model_app_loads = {
+                (name, c): wrk(f"http://127.0.0.1:{port}/{rows}", script, c)
+                for name, script, rows in (("single", single, 1), ("batch", batch, BATCH_ROWS))
+                for c in (1, 32)
+            }
+        finally:
+            stop_group(model_app)
+
         # the service, every production feature on, with micro-batching off and on
         service_loads = {}
         for batching in (0, MICRO_BATCH_ROWS):
@@ -249,6 +301,8 @@ def main() -> None:
         ),
         "(b) a minimal ASGI app under the same server:",
         *(row(f"{name} body, concurrency {c}", load) for (name, c), load in minimal_loads.items()),
+        "(d) the minimal app, also calling the model per request on rows validated in advance:",
+        *(row(f"{n} body, concurrency {c}", load) for (n, c), load in model_app_loads.items()),
         "the service (metrics, JSON access log, request ids, validation), with the model's mean",
         "time per request inside it (with micro-batching, the time of the batch it was in):",
     ]
@@ -258,9 +312,15 @@ def main() -> None:
     micro_share = service_loads["micro", 32].rps / limit["single"]
     single_share = service_loads["single", 32].rps / limit["single"]
     batch_share = service_loads["batch", 32].rps / limit["batch"]
+    ceiling = {name: model_app_loads[name, 32].rps / limit[name] for name in limit}
+    plumbing = {name: service_loads[name, 32].rps / model_app_loads[name, 32].rps for name in limit}
     report += [
         f"limit = 1 / (t_model + t_http): single {limit['single']:.0f} req/s, "
         f"batch {limit['batch']:.0f} req/s (t_http from (b) at concurrency 32)",
+        f"(d) at concurrency 32: single {ceiling['single']:.0%} of limit, "
+        f"batch {ceiling['batch']:.0%} of limit",
+        f"the service at concurrency 32: single {plumbing['single']:.0%} of (d), "
+        f"batch {plumbing['batch']:.0%} of (d)",
         f"micro-batching on, 1 row, concurrency 32: {micro_share:.0%} of the single-row limit",
         f"worker RSS {rss / 2**20:.1f} MiB: {rss / bare_rss:.2f}x a bare process "
         f"that imports the same libraries and loads the model ({bare_rss / 2**20:.1f} MiB)",

@@ -2,10 +2,12 @@ import json
 from typing import Any
 
 import pytest
+from fastapi import APIRouter, Request, Response
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata
 from {{ cookiecutter.package_name }}.predictor import Features
+from {{ cookiecutter.package_name }}.routes import DirectRoute
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
@@ -192,6 +194,15 @@ def test_body_too_large_without_content_length_is_a_413(
         "/predict", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+
+
+def test_direct_route_refuses_an_endpoint_that_declares_more_than_the_request() -> None:
+    async def with_query(request: Request, limit: int) -> Response:
+        return Response()
+
+    router = APIRouter()
+    with pytest.raises(TypeError, match="/limited"):
+        router.add_api_route("/limited", with_query, route_class_override=DirectRoute)
 
 
 def test_unknown_route_is_a_json_404(client: TestClient) -> None:

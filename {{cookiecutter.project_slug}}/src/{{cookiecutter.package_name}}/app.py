@@ -17,7 +17,7 @@ from .loader import ModelLoadError, load_model
 from .logs import configure_logging
 from .metrics import HttpMetrics, ModelMetrics, ProcessMetrics, expose, multiprocess_mode
 from .middleware import ObservabilityMiddleware
-from .routes import router
+from .routes import add_routes
 from .schemas import PredictRequest
 from .settings import Settings
 from .state import ServiceState
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = state
-    app.include_router(router)
+    add_routes(app.router)
     add_error_handlers(app)
     expose(app, registry)
     app.add_middleware(ObservabilityMiddleware, metrics=HttpMetrics(registry))

@@ -1,7 +1,7 @@
 """The id of the request being served: in its log lines, its error bodies and its response."""
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 HEADER = "X-Request-ID"
@@ -22,6 +22,6 @@ def current_request_id() -> str | None:
 def start_request(client_value: str | None) -> str:
     """Adopt the client's id when it is safe to echo, else make a new one; return it."""
     if client_value is None or SAFE_REQUEST_ID.fullmatch(client_value) is None:
-        client_value = uuid.uuid4().hex
+        client_value = secrets.token_hex(16)
     _request_id.set(client_value)
     return client_value
