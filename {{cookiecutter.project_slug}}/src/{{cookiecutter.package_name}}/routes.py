@@ -53,9 +53,9 @@ class DirectRoute(APIRoute):
 
     FastAPI documents it from its declaration (response model, responses) like any other
     route, but calls the endpoint as Starlette would, without resolving parameters or
-    dependencies. On the hottest route that is worth a fifth of the throughput with
-    micro-batching on (docs/benchmarks.md). Anything else the endpoint declared would be
-    silently skipped, so declaring it is an error.
+    dependencies: about 15 us less per request on the hottest route, where with micro-batching
+    on a whole request costs little more than 100 us. Anything else the endpoint declared
+    would be silently skipped, so declaring it is an error.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

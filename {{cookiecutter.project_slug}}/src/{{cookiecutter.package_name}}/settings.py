@@ -83,6 +83,6 @@ class Settings(BaseSettings):
     inline_predict_max_rows: int = Field(
         default=100,
         ge=0,
-        description="Requests with at most this many rows are predicted on the event loop; "
-        "larger ones in a worker thread.",
+        description="Requests (and micro-batches) with at most this many rows are predicted on "
+        "the event loop; larger ones in a worker thread.",
     )
