@@ -103,6 +103,27 @@ def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
     assert model.calls == [12, 1, 1, 1]
 
 
+def test_under_load_a_batch_waits_up_to_max_wait_for_max_rows(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 12)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(model.predict, max_rows=8, max_wait=30, inline_max_rows=100)
+        # A first batch of several requests: the service is under load from now on.
+        await asyncio.gather(*(batcher.predict([row]) for row in rows[:4]))
+        early = [asyncio.ensure_future(batcher.predict([row])) for row in rows[4:6]]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in early), "did not wait for the batch to fill"
+        # Six more rows make the eight the batch waits for: it goes at once, not after 30 s.
+        late = [batcher.predict([row]) for row in rows[6:]]
+        await asyncio.wait_for(asyncio.gather(*early, *late), timeout=20)
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert model.calls == [4, 8]
+
+
 def test_batches_larger_than_the_inline_limit_are_predicted_in_a_worker_thread(
     model: RecordingModel, metadata: ModelMetadata
 ) -> None:
