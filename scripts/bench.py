@@ -107,7 +107,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     model_ms: float | None = None
-    """The model's mean time per request inside the service during the run, from its metrics."""
+    """The model's mean time per call inside the service during the run, from its metrics."""
 
 
 def to_ms(value: str) -> float:
@@ -167,7 +167,7 @@ def model_totals(metrics_url: str) -> tuple[float, float]:
 
 
 def measured_wrk(url: str, script: Path, connections: int) -> Load:
-    """wrk against the service, with the model's own share of each request read from /metrics."""
+    """wrk against the service, with the model's mean time per call read from its /metrics."""
     metrics_url = url.replace("/predict", "/metrics")
     run_wrk(url, script, connections, 1)  # the warm-up, left out of the model's counts
     seconds_before, calls_before = model_totals(metrics_url)
@@ -305,7 +305,7 @@ def main() -> None:
         "(d) the minimal app, also calling the model per request on rows validated in advance:",
         *(row(f"{n} body, concurrency {c}", load) for (n, c), load in model_app_loads.items()),
         "the service (metrics, JSON access log, request ids, validation), with the model's mean",
-        "time per request inside it (with micro-batching, the time of the batch it was in):",
+        "time per call inside it (one call per request, or with micro-batching per batch):",
     ]
     for (name, c), load in service_loads.items():
         label = "1 row, micro-batching on" if name == "micro" else f"{name}, micro-batching off"

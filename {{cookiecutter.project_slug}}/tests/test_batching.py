@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.batching import BatchResult, MicroBatcher
+from {{ cookiecutter.package_name }}.batching import MicroBatcher
 from {{ cookiecutter.package_name }}.errors import ModelNotReadyError
 from {{ cookiecutter.package_name }}.loader import load_model
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata
@@ -75,7 +75,7 @@ def test_each_caller_gets_the_predictions_of_its_own_rows(
         batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005, inline_max_rows=100)
         results = await asyncio.gather(*(batcher.predict(request) for request in requests))
         await batcher.close()
-        return [result.predictions for result in results]
+        return results
 
     results = asyncio.run(scenario())
     assert max(model.calls) > 3, "concurrent requests were not batched"
@@ -87,9 +87,16 @@ def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
     model: RecordingModel, metadata: ModelMetadata
 ) -> None:
     rows = distinct_rows(metadata, 12)
+    observed: list[float] = []
 
     async def scenario() -> None:
-        batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0, inline_max_rows=100)
+        batcher = MicroBatcher(
+            model.predict,
+            max_rows=64,
+            max_wait=0,
+            inline_max_rows=100,
+            observe_call=observed.append,
+        )
         # Queued in one turn of the loop, as requests read together from the network are.
         first = await asyncio.gather(*(batcher.predict([row]) for row in rows))
         # Then one at a time: each is predicted alone, in the turn it was queued.
@@ -97,10 +104,12 @@ def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
             await batcher.predict([row])
         await batcher.close()
         for row, result in zip(rows, first, strict=True):
-            assert_same_predictions(result.predictions, model.predictor.predict([row]))
+            assert_same_predictions(result, model.predictor.predict([row]))
 
     asyncio.run(scenario())
     assert model.calls == [12, 1, 1, 1]
+    assert len(observed) == 4, "each model call, not each request, is timed"
+    assert all(seconds > 0 for seconds in observed)
 
 
 def test_under_load_a_batch_waits_up_to_max_wait_for_max_rows(
@@ -155,7 +164,7 @@ def test_a_failing_request_does_not_fail_its_neighbours(
     requests = [[row] for row in rows]
     requests[4] = [bad]
 
-    async def scenario() -> list[BatchResult | BaseException]:
+    async def scenario() -> list[Predictions | BaseException]:
         batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005, inline_max_rows=100)
         results = await asyncio.gather(
             *(batcher.predict(request) for request in requests), return_exceptions=True
@@ -167,8 +176,8 @@ def test_a_failing_request_does_not_fail_its_neighbours(
     assert isinstance(results[4], ValueError)
     for i, (request, result) in enumerate(zip(requests, results, strict=True)):
         if i != 4:
-            assert isinstance(result, BatchResult)
-            assert_same_predictions(result.predictions, model.predictor.predict(request))
+            assert isinstance(result, Predictions)
+            assert_same_predictions(result, model.predictor.predict(request))
 
 
 def test_close_answers_every_queued_request_then_refuses(
@@ -183,7 +192,7 @@ def test_close_answers_every_queued_request_then_refuses(
         await batcher.close()
         assert all(task.done() for task in pending)
         for row, task in zip(rows, pending, strict=True):
-            assert_same_predictions(task.result().predictions, model.predictor.predict([row]))
+            assert_same_predictions(task.result(), model.predictor.predict([row]))
         with pytest.raises(ModelNotReadyError):
             await batcher.predict([rows[0]])
 
@@ -218,3 +227,5 @@ def test_service_with_batching_predicts_and_counts_as_without(
     assert batched.status_code == large.status_code == 200
     assert batched.json()["predictions"] * 20 == large.json()["predictions"]
     assert "model_predictions_total 42.0" in metrics
+    assert "model_request_rows_count 2.0" in metrics
+    assert "model_inference_duration_seconds_count 2.0" in metrics  # one call each

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 max_rows=settings.batch_max_rows,
                 max_wait=settings.batch_max_wait_ms / 1000,
                 inline_max_rows=settings.inline_predict_max_rows,
+                observe_call=state.metrics.observe_call,
             )
         state.model = model
         log.info(

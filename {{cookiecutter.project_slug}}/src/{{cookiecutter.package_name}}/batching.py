@@ -23,16 +23,9 @@ PredictFn = Callable[[Sequence[Features]], Predictions]
 
 
 @dataclass
-class BatchResult:
-    predictions: Predictions
-    seconds: float
-    """Time the model took for the whole batch this request was part of."""
-
-
-@dataclass
 class _Request:
     rows: Sequence[Features]
-    future: asyncio.Future[BatchResult] = field(
+    future: asyncio.Future[Predictions] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -72,13 +65,21 @@ class MicroBatcher:
     for an added latency.
 
     Batches of up to `inline_max_rows` rows are predicted on the event loop, for the reason
-    routes.predict_now gives; larger ones in a worker thread.
+    routes.predict_now gives; larger ones in a worker thread. `observe_call` gets the seconds
+    of each model call that succeeded.
     """
 
     def __init__(
-        self, predict: PredictFn, *, max_rows: int, max_wait: float, inline_max_rows: int
+        self,
+        predict: PredictFn,
+        *,
+        max_rows: int,
+        max_wait: float,
+        inline_max_rows: int,
+        observe_call: Callable[[float], None] | None = None,
     ) -> None:
         self._predict = predict
+        self._observe_call = observe_call
         self._max_rows = max_rows
         self._max_wait = max_wait
         self._inline_max_rows = inline_max_rows
@@ -89,7 +90,7 @@ class MicroBatcher:
         self._closing = False
         self._last_batch_requests = 0
 
-    async def predict(self, rows: Sequence[Features]) -> BatchResult:
+    async def predict(self, rows: Sequence[Features]) -> Predictions:
         if self._closing:
             raise ModelNotReadyError("the service is shutting down")
         request = _Request(rows)
@@ -130,14 +131,18 @@ class MicroBatcher:
         return batch
 
     async def _call_model(self, rows: Sequence[Features]) -> Predictions:
+        start = time.perf_counter()
         if len(rows) <= self._inline_max_rows:
-            return self._predict(rows)
-        return await run_in_threadpool(self._predict, rows)
+            predictions = self._predict(rows)
+        else:
+            predictions = await run_in_threadpool(self._predict, rows)
+        if self._observe_call is not None:
+            self._observe_call(time.perf_counter() - start)
+        return predictions
 
     async def _predict_batch(self, batch: list[_Request]) -> None:
         self._last_batch_requests = len(batch)
         rows = [row for request in batch for row in request.rows]
-        start = time.perf_counter()
         try:
             predictions = await self._call_model(rows)
             parts = split(predictions, [len(request.rows) for request in batch])
@@ -147,13 +152,11 @@ class MicroBatcher:
             for request in batch:
                 await self._predict_alone(request)
             return
-        seconds = time.perf_counter() - start
         for request, part in zip(batch, parts, strict=True):
             if not request.future.done():  # its client may have gone away
-                request.future.set_result(BatchResult(part, seconds))
+                request.future.set_result(part)
 
     async def _predict_alone(self, request: _Request) -> None:
-        start = time.perf_counter()
         try:
             predictions = await self._call_model(request.rows)
             split(predictions, [len(request.rows)])  # one output per row, or an error
@@ -162,4 +165,4 @@ class MicroBatcher:
                 request.future.set_exception(error)
             return
         if not request.future.done():
-            request.future.set_result(BatchResult(predictions, time.perf_counter() - start))
+            request.future.set_result(predictions)

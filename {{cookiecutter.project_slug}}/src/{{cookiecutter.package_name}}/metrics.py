@@ -51,7 +51,7 @@ class ModelMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.inference_seconds = Histogram(
             "model_inference_duration_seconds",
-            "Time the model took to predict the rows of one request.",
+            "Time of one model call: the rows of one request, or of one micro-batch.",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -76,8 +76,11 @@ class ModelMetrics:
             registry=registry,
         )
 
-    def observe_inference(self, seconds: float, rows: int) -> None:
+    def observe_call(self, seconds: float) -> None:
+        """One call of the model, which may have served several requests (micro-batching)."""
         self.inference_seconds.observe(seconds)
+
+    def observe_request(self, rows: int) -> None:
         self.request_rows.observe(rows)
         self.predictions.inc(rows)
 

@@ -87,13 +87,12 @@ async def predict(request: Request) -> Response:
             f"at most {settings.max_rows} rows per request, got {len(rows)}", field="instances"
         )
     if batcher is not None and len(rows) < settings.batch_max_rows:
-        batched = await batcher.predict(rows)
-        result, seconds = batched.predictions, batched.seconds
+        result = await batcher.predict(rows)  # the batcher records its model calls
     else:
         start = time.perf_counter()
         result = await predict_now(model, settings, rows)
-        seconds = time.perf_counter() - start
-    metrics.observe_inference(seconds, len(rows))
+        metrics.observe_call(time.perf_counter() - start)
+    metrics.observe_request(len(rows))
     response = PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,
