@@ -33,7 +33,12 @@ SERVER_CPU, LOAD_CPU = "0", "1"
 BATCH_ROWS = 100
 MICRO_BATCH_ROWS = 64
 
+# (b) the minimal app: reads the body, calls `handle` (a no-op here), returns constant JSON.
 MINIMAL_APP = """
+def handle(scope):
+    pass
+
+
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
@@ -41,14 +46,15 @@ async def app(scope, receive, send):
     while more:
         message = await receive()
         more = message.get("more_body", False)
+    handle(scope)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": b'{"predictions": ["benign"]}'})
 """
 
-# (d) the minimal app, also calling the model once per request on rows validated in advance, as
-# many as the request's path says: what any server that calls the model per request can reach.
-MODEL_APP = """
+# (d) the same app whose `handle` calls the model once per request on rows validated in advance,
+# as many as the request's path says: what any server that calls the model per request can reach.
+MODEL_HANDLER = """
 from pathlib import Path
 from {package}.loader import load_model
 from {package}.predictor import Features
@@ -57,17 +63,9 @@ model = load_model(Path("{model}"), threads=1)
 row = Features.model_validate(model.metadata.example_row())
 batches = {{"/1": [row], "/{batch}": [row] * {batch}}}
 
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    more = True
-    while more:
-        message = await receive()
-        more = message.get("more_body", False)
+
+def handle(scope):
     model.predictor.predict(batches[scope["path"]])
-    await send({{"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]}})
-    await send({{"type": "http.response.body", "body": b'{{"predictions": ["benign"]}}'}})
 """
 
 # Imports what the service imports, loads the model, and reports its time and memory.
@@ -246,8 +244,9 @@ def main() -> None:
             stop_group(minimal)
 
         # (d) the minimal app calling the model, in the project's environment
-        app_source = MODEL_APP.format(package="model_service", model=model, batch=BATCH_ROWS)
-        (work / "model_app.py").write_text(textwrap.dedent(app_source))
+        handler = MODEL_HANDLER.format(package="model_service", model=model, batch=BATCH_ROWS)
+        # The handler's definition comes after the minimal app's no-op one, and replaces it.
+        (work / "model_app.py").write_text(textwrap.dedent(MINIMAL_APP) + handler)
         port = free_port()
         model_app = serve(
             [gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "1",
