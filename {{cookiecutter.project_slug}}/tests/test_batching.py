@@ -112,25 +112,61 @@ def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
     assert all(seconds > 0 for seconds in observed)
 
 
-def test_under_load_a_batch_waits_up_to_max_wait_for_max_rows(
+async def trickle(batcher: MicroBatcher, rows: list[Features]) -> list[asyncio.Task[Predictions]]:
+    """Queue one request per round of the event loop, as clients answered one after another
+    send their next requests."""
+    pending = []
+    for row in rows:
+        pending.append(asyncio.create_task(batcher.predict([row])))
+        await asyncio.sleep(0)
+    return pending
+
+
+def test_under_load_a_batch_gathers_requests_while_they_keep_arriving(
     model: RecordingModel, metadata: ModelMetadata
 ) -> None:
-    rows = distinct_rows(metadata, 12)
+    rows = distinct_rows(metadata, 24)
 
     async def scenario() -> None:
         batcher = MicroBatcher(model.predict, max_rows=8, max_wait=30, inline_max_rows=100)
         # A first batch of several requests: the service is under load from now on.
         await asyncio.gather(*(batcher.predict([row]) for row in rows[:4]))
-        early = [asyncio.ensure_future(batcher.predict([row])) for row in rows[4:6]]
-        await asyncio.sleep(0.05)
-        assert not any(task.done() for task in early), "did not wait for the batch to fill"
-        # Six more rows make the eight the batch waits for: it goes at once, not after 30 s.
-        late = [batcher.predict([row]) for row in rows[6:]]
-        await asyncio.wait_for(asyncio.gather(*early, *late), timeout=20)
+        # Six arrive one round apart: one model call takes them all, once a round brings none.
+        pending = await trickle(batcher, rows[4:10])
+        await asyncio.wait_for(asyncio.gather(*pending), timeout=20)
+        # Fourteen: the batch goes as soon as it holds max_rows, the rest make the next one.
+        pending = await trickle(batcher, rows[10:])
+        await asyncio.wait_for(asyncio.gather(*pending), timeout=20)
+        await batcher.close()
+        for row, task in zip(rows[10:], pending, strict=True):
+            assert_same_predictions(task.result(), model.predictor.predict([row]))
+
+    asyncio.run(scenario())
+    assert model.calls == [4, 6, 8, 6]
+
+
+def test_a_gathering_batch_goes_after_max_wait_even_if_requests_keep_coming(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 4)
+    sent = 0
+
+    async def scenario() -> None:
+        nonlocal sent
+        batcher = MicroBatcher(model.predict, max_rows=10**6, max_wait=0.02, inline_max_rows=10**6)
+        await asyncio.gather(*(batcher.predict([row]) for row in rows))
+        pending = []
+        # One request per round until the gathering batch has been predicted.
+        while len(model.calls) < 2 and sent < 10**6:
+            pending.append(asyncio.ensure_future(batcher.predict([rows[sent % 4]])))
+            sent += 1
+            await asyncio.sleep(0)
+        await asyncio.gather(*pending)
         await batcher.close()
 
     asyncio.run(scenario())
-    assert model.calls == [4, 8]
+    assert len(model.calls) >= 2
+    assert 1 < model.calls[1] < sent, "the batch did not stop gathering at max_wait"
 
 
 def test_batches_larger_than_the_inline_limit_are_predicted_in_a_worker_thread(

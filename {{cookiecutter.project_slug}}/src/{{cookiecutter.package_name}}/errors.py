@@ -105,7 +105,7 @@ async def handle_service_error(_: Request, exc: Exception) -> JSONResponse:
 async def handle_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log, never to the client.
     request_id = current_request_id()
-    log.error("unhandled_error", request_id=request_id, exc_info=exc)
+    log.error("unhandled_error", exc_info=exc)
     # This response is sent outside ObservabilityMiddleware, so it sets the header itself.
     return error_response(
         500, "internal server error", headers={HEADER: request_id} if request_id else None

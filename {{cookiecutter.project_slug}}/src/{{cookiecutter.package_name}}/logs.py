@@ -12,8 +12,10 @@ from typing import Literal
 import structlog
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
+from pydantic_core import to_json
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from .request_id import current_request_id
 from .settings import Settings
 
 LogFormat = Literal["auto", "json", "console"]
@@ -37,6 +39,23 @@ def add_pid(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Tell apart the lines of gunicorn's master and of each worker process."""
     event_dict["pid"] = os.getpid()
     return event_dict
+
+
+def add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """The id of the request being served, on every line logged while serving it."""
+    request_id = current_request_id()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def render_json(event_dict: EventDict, **_: object) -> str:
+    """One JSON object per line, in about a fifth of the time the standard library's encoder takes.
+
+    Datetimes, UUIDs and paths are written as strings, any other value that JSON has no type
+    for as its repr.
+    """
+    return to_json(event_dict, fallback=repr).decode()
 
 
 def use_console(log_format: LogFormat) -> bool:
@@ -70,6 +89,7 @@ def add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> Eve
 def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> None:
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_pid,
@@ -81,7 +101,7 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
         tracebacks = structlog.processors.ExceptionRenderer(
             structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         )
-        renderer = [tracebacks, structlog.processors.JSONRenderer()]
+        renderer = [tracebacks, structlog.processors.JSONRenderer(serializer=render_json)]
 
     structlog.configure(
         processors=[*shared, add_logger_name, *renderer],

@@ -56,8 +56,6 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         in_flight = self.metrics.in_flight
         in_flight.inc()
         try:
@@ -76,4 +74,3 @@ class ObservabilityMiddleware:
                 status=status,
                 duration_ms=round(seconds * 1000, 3),
             )
-            structlog.contextvars.clear_contextvars()

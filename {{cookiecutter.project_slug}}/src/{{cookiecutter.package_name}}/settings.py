@@ -74,11 +74,12 @@ class Settings(BaseSettings):
         "this many rows per model call; 0 turns it off.",
     )
     batch_max_wait_ms: float = Field(
-        default=0.0,
+        default=2.0,
         ge=0,
         le=1000,
-        description="Micro-batching: under concurrent load, how long a batch may wait to fill; "
-        "0 predicts together what arrived in the same turn of the event loop, without waiting.",
+        description="Micro-batching: under concurrent load, a batch keeps taking new requests "
+        "while each turn of the event loop brings more, for at most this long; 0 predicts at "
+        "once what arrived in the same turn.",
     )
     inline_predict_max_rows: int = Field(
         default=100,
