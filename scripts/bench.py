@@ -277,7 +277,8 @@ def main() -> None:
                 ready_seconds = wait_ready(f"http://127.0.0.1:{port}/health/ready", service)
                 url = f"http://127.0.0.1:{port}/predict"
                 if batching:
-                    service_loads["micro", 32] = measured_wrk(url, single, 32)
+                    for c in (1, 32):
+                        service_loads["micro", c] = measured_wrk(url, single, c)
                 else:
                     cold_start = ready_seconds
                     for name, script in (("single", single), ("batch", batch)):
@@ -310,6 +311,7 @@ def main() -> None:
         label = "1 row, micro-batching on" if name == "micro" else f"{name}, micro-batching off"
         report.append(row(f"{label}, concurrency {c}", load))
     micro_share = service_loads["micro", 32].rps / limit["single"]
+    alone = {name: service_loads[name, 1] for name in ("micro", "single")}
     single_share = service_loads["single", 32].rps / limit["single"]
     batch_share = service_loads["batch", 32].rps / limit["batch"]
     ceiling = {name: model_app_loads[name, 32].rps / limit[name] for name in limit}
@@ -322,6 +324,8 @@ def main() -> None:
         f"the service at concurrency 32: single {plumbing['single']:.0%} of (d), "
         f"batch {plumbing['batch']:.0%} of (d)",
         f"micro-batching on, 1 row, concurrency 32: {micro_share:.0%} of the single-row limit",
+        f"micro-batching on, 1 row, concurrency 1: p50 {alone['micro'].p50_ms:.3f} ms, "
+        f"against {alone['single'].p50_ms:.3f} ms with it off",
         f"worker RSS {rss / 2**20:.1f} MiB: {rss / bare_rss:.2f}x a bare process "
         f"that imports the same libraries and loads the model ({bare_rss / 2**20:.1f} MiB)",
         f"start to ready {cold_start:.2f} s: {cold_start / bare_seconds:.2f}x the time "

@@ -39,6 +39,7 @@ def test_bench_reports_the_service_against_its_limits() -> None:
     ):
         assert reference in report
     assert "micro-batching on, 1 row, concurrency 32" in report
+    assert re.search(r"^micro-batching on, 1 row, concurrency 1: p50 \d+\.\d+ ms", report, re.M)
     assert re.search(r"^\(d\) at concurrency 32: single \d+% of limit", report, re.MULTILINE)
     # The model's own time inside the service, read from its metrics during the run.
     service_line = r"single, micro-batching off, concurrency 32 .* model \d+\.\d+ ms$"
