@@ -21,7 +21,7 @@ def test_bench_reports_the_service_against_its_limits() -> None:
         # Under `make test` this make is a sub-make, which would print its directory last.
         ["make", "--no-print-directory", "bench"],
         cwd=Path(__file__).resolve().parents[1],
-        env=project_env() | {"BENCH_SECONDS": "1"},
+        env=project_env() | {"BENCH_SECONDS": "1", "BENCH_RUNS": "2"},
         capture_output=True,
         text=True,
         timeout=900,
@@ -42,5 +42,13 @@ def test_bench_reports_the_service_against_its_limits() -> None:
     assert re.search(r"^micro-batching on, 1 row, concurrency 1: p50 \d+\.\d+ ms", report, re.M)
     assert re.search(r"^\(d\) at concurrency 32: single \d+% of limit", report, re.MULTILINE)
     # The model's own time inside the service, read from its metrics during the run.
-    service_line = r"single, micro-batching off, concurrency 32 .* model \d+\.\d+ ms$"
+    service_line = (
+        r"single, micro-batching off, concurrency 32 .* model \d+\.\d+ ms, 1\.0 rows a call$"
+    )
     assert re.search(service_line, report, re.MULTILINE)
+    # With micro-batching, 32 clients on one worker share model calls.
+    micro = re.search(
+        r"1 row, micro-batching on, concurrency 32 .* ([\d.]+) rows a call$", report, re.M
+    )
+    assert micro is not None, report
+    assert float(micro.group(1)) > 1.5, report
