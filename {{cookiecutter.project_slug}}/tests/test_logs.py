@@ -1,4 +1,5 @@
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -6,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.deps import get_model
+from {{ cookiecutter.package_name }}.deps import StateDep, get_model
+from {{ cookiecutter.package_name }}.loader import LoadedModel
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
@@ -94,3 +96,24 @@ def test_unexpected_error_is_a_500_that_hides_details_but_logs_them(
     assert "RuntimeError" in json.dumps(error["exception"])
     access = next(line for line in lines if line.get("event") == "request")
     assert (access["status"], access["request_id"]) == (500, "trace-7")
+
+
+def test_lines_logged_while_serving_a_request_carry_its_id_and_only_those(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = logging.getLogger("some_library")
+
+    async def model_that_logs(state: StateDep) -> LoadedModel:
+        library.warning("called from a request")  # through the standard library's logging
+        return state.ready_model()
+
+    app = create_app(settings)
+    app.dependency_overrides[get_model] = model_that_logs
+    with TestClient(app) as client:
+        capsys.readouterr()
+        assert client.get("/model", headers={"X-Request-ID": "trace-8"}).status_code == 200
+        library.warning("called outside any request")
+    lines = {line["event"]: line for line in json_lines(capsys.readouterr().out)}
+    assert lines["called from a request"]["request_id"] == "trace-8"
+    assert lines["called from a request"]["logger"] == "some_library"
+    assert "request_id" not in lines["called outside any request"]
