@@ -157,7 +157,7 @@ def wrk(url: str, script: Path, connections: int, *, metrics_url: str | None = N
             load.rows_per_call = rows / calls
         if best is None or load.rps > best.rps:
             best = load
-    assert best is not None  # noqa: S101 - RUNS is at least 1
+    assert best is not None  # noqa: S101 - main() checks that RUNS is at least 1
     return best
 
 
@@ -207,6 +207,8 @@ def main() -> None:
             raise SystemExit(f"make bench needs {tool}")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("make bench needs two CPUs: one for the server, one for the load")
+    if SECONDS < 1 or RUNS < 1:
+        raise SystemExit("BENCH_SECONDS and BENCH_RUNS must be at least 1")
 
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         work = Path(workdir)
