@@ -1,14 +1,17 @@
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.deps import StateDep, get_model
 from {{ cookiecutter.package_name }}.loader import LoadedModel
+from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
@@ -117,3 +120,15 @@ def test_lines_logged_while_serving_a_request_carry_its_id_and_only_those(
     assert lines["called from a request"]["request_id"] == "trace-8"
     assert lines["called from a request"]["logger"] == "some_library"
     assert "request_id" not in lines["called outside any request"]
+
+
+def test_a_value_pydantic_cannot_write_is_logged_as_its_repr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("info", "json")
+    log = structlog.get_logger("test")
+    log.info("odd_value", raw=b"\xff\xfe", at=Path("/models"))  # bytes that are not UTF-8
+    log.info("after")
+    first, second = json_lines(capsys.readouterr().out)
+    assert (first["event"], first["raw"]) == ("odd_value", repr(b"\xff\xfe"))
+    assert second["event"] == "after"

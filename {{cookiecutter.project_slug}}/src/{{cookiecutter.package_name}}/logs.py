@@ -4,6 +4,7 @@ The stdlib loggers of uvicorn (and of anything else) are routed through the same
 structlog's own, so in production every line is one JSON object.
 """
 
+import json
 import logging
 import os
 import sys
@@ -12,7 +13,7 @@ from typing import Literal
 import structlog
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .request_id import current_request_id
@@ -53,9 +54,13 @@ def render_json(event_dict: EventDict, **_: object) -> str:
     """One JSON object per line, in about a fifth of the time the standard library's encoder takes.
 
     Datetimes, UUIDs and paths are written as strings, any other value that JSON has no type
-    for as its repr.
+    for as its repr. A line that pydantic-core cannot write (bytes that are not UTF-8, say) is
+    written by the standard library's encoder, which falls back to the repr of such values.
     """
-    return to_json(event_dict, fallback=repr).decode()
+    try:
+        return to_json(event_dict, fallback=repr).decode()
+    except PydanticSerializationError:
+        return json.dumps(event_dict, default=repr)
 
 
 def use_console(log_format: LogFormat) -> bool:
