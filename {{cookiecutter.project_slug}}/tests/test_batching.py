@@ -158,7 +158,7 @@ def test_a_gathering_batch_goes_after_max_wait_even_if_requests_keep_coming(
         pending = []
         # One request per round until the gathering batch has been predicted.
         while len(model.calls) < 2 and sent < 10**6:
-            pending.append(asyncio.ensure_future(batcher.predict([rows[sent % 4]])))
+            pending.append(asyncio.create_task(batcher.predict([rows[sent % 4]])))
             sent += 1
             await asyncio.sleep(0)
         await asyncio.gather(*pending)
