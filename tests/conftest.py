@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,13 @@ def require(tool: str) -> str:
             pytest.fail(f"{tool} is required (REQUIRE_INTEGRATION=1) but is not installed")
         pytest.skip(f"{tool} is not installed")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def project_env() -> dict[str, str]:

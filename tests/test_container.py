@@ -7,7 +7,6 @@ package name: the static checks of test_local_stack.py cover both.
 """
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import TEMPLATE, bake, require, run
+from .conftest import TEMPLATE, bake, free_port, require, run
 from .images import (
     Container,
     build_image,
@@ -43,12 +42,6 @@ pytestmark = pytest.mark.container
 
 def default_python_version() -> str:
     return json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"][0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str, body: Any = None) -> tuple[int, bytes]:

@@ -7,7 +7,6 @@ import math
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import bake, checkov_report, project_env, require, run
+from .conftest import bake, checkov_report, free_port, project_env, require, run
 
 OVERLAYS = ("dev", "prod")
 # The oldest release whose kubelets run the preStop `sleep` action by default (beta in 1.30,
@@ -497,12 +496,6 @@ def test_names_derive_from_the_project_name(tmp_path: Path) -> None:
 
 
 # --- the pod's configuration, served ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http_get(url: str) -> tuple[int, str]:

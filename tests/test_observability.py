@@ -12,7 +12,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -31,7 +30,7 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import prometheus as prometheus_query
 from grafana_foundation_sdk.models.dashboard import Dashboard, Panel
 
-from .conftest import TEMPLATE, bake, project_env, require, run
+from .conftest import TEMPLATE, bake, free_port, project_env, require, run
 
 FLEET_DASHBOARD = TEMPLATE / "grafana" / "fleet.json"
 SERVICE_DASHBOARD = Path("grafana") / "dashboards" / "service.json"
@@ -58,12 +57,6 @@ LOAD_SECONDS = 30
 KILL_AFTER_SECONDS = 10
 # Bounds on waiting, not speed targets: generous, so that only a hang fails them.
 START_TIMEOUT = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http(url: str, body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
