@@ -5,7 +5,7 @@ import pytest
 from fastapi import APIRouter, Request, Response
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.metadata import ModelMetadata
+from {{ cookiecutter.package_name }}.metadata import FLOAT32_MAX, ModelMetadata
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.routes import DirectRoute
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -75,8 +75,10 @@ def errors_of(response: Any) -> dict[str, str]:
             "required",
         ),
         (lambda r: r | {"colour": 1.0}, "instances[0].colour", "not permitted"),
+        (lambda r: r | {"mean_radius": 1e39}, "instances[0].mean_radius", "less than or equal"),
+        (lambda r: r | {"mean_radius": -1e39}, "instances[0].mean_radius", "greater than or"),
     ],
-    ids=["string", "bool", "null", "missing", "extra"],
+    ids=["string", "bool", "null", "missing", "extra", "too large", "too small"],
 )
 def test_bad_row_is_rejected_naming_the_feature(
     client: TestClient, row: Row, change: Any, field: str, message: str
@@ -102,6 +104,18 @@ def test_non_finite_numbers_are_rejected(client: TestClient, row: Row, literal: 
     response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert "finite" in errors_of(response)["instances[0].mean_texture"]
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_largest_numbers_a_feature_allows_are_predicted(
+    client: TestClient, metadata: ModelMetadata, sign: int
+) -> None:
+    # Every feature at once at the edge of its range: the model gets finite input, and its
+    # arithmetic does not overflow on the way to a class.
+    edge = dict.fromkeys(Features.model_fields, sign * FLOAT32_MAX)
+    response = client.post("/predict", json={"instances": [edge]})
+    assert response.status_code == 200
+    assert response.json()["predictions"][0] in (metadata.classes or [])
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import ClassVar, Self
 
 import numpy as np
 import xgboost as xgb
-from pydantic import BaseModel, ConfigDict, FiniteFloat
+from pydantic import BaseModel, ConfigDict
 
-from .metadata import ModelMetadata
+from .metadata import BoundedFloat, ModelMetadata
 from .prediction import Predictions
 
 
@@ -21,38 +21,39 @@ class Features(BaseModel):
     """One row of model input. Declaration order is the model's column order."""
 
     # strict: "1.5" is an error rather than 1.5; extra="forbid": unknown features are errors.
+    # BoundedFloat: a finite number within +-3.4e38 (metadata.py says why).
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    mean_radius: FiniteFloat
-    mean_texture: FiniteFloat
-    mean_perimeter: FiniteFloat
-    mean_area: FiniteFloat
-    mean_smoothness: FiniteFloat
-    mean_compactness: FiniteFloat
-    mean_concavity: FiniteFloat
-    mean_concave_points: FiniteFloat
-    mean_symmetry: FiniteFloat
-    mean_fractal_dimension: FiniteFloat
-    radius_error: FiniteFloat
-    texture_error: FiniteFloat
-    perimeter_error: FiniteFloat
-    area_error: FiniteFloat
-    smoothness_error: FiniteFloat
-    compactness_error: FiniteFloat
-    concavity_error: FiniteFloat
-    concave_points_error: FiniteFloat
-    symmetry_error: FiniteFloat
-    fractal_dimension_error: FiniteFloat
-    worst_radius: FiniteFloat
-    worst_texture: FiniteFloat
-    worst_perimeter: FiniteFloat
-    worst_area: FiniteFloat
-    worst_smoothness: FiniteFloat
-    worst_compactness: FiniteFloat
-    worst_concavity: FiniteFloat
-    worst_concave_points: FiniteFloat
-    worst_symmetry: FiniteFloat
-    worst_fractal_dimension: FiniteFloat
+    mean_radius: BoundedFloat
+    mean_texture: BoundedFloat
+    mean_perimeter: BoundedFloat
+    mean_area: BoundedFloat
+    mean_smoothness: BoundedFloat
+    mean_compactness: BoundedFloat
+    mean_concavity: BoundedFloat
+    mean_concave_points: BoundedFloat
+    mean_symmetry: BoundedFloat
+    mean_fractal_dimension: BoundedFloat
+    radius_error: BoundedFloat
+    texture_error: BoundedFloat
+    perimeter_error: BoundedFloat
+    area_error: BoundedFloat
+    smoothness_error: BoundedFloat
+    compactness_error: BoundedFloat
+    concavity_error: BoundedFloat
+    concave_points_error: BoundedFloat
+    symmetry_error: BoundedFloat
+    fractal_dimension_error: BoundedFloat
+    worst_radius: BoundedFloat
+    worst_texture: BoundedFloat
+    worst_perimeter: BoundedFloat
+    worst_area: BoundedFloat
+    worst_smoothness: BoundedFloat
+    worst_compactness: BoundedFloat
+    worst_concavity: BoundedFloat
+    worst_concave_points: BoundedFloat
+    worst_symmetry: BoundedFloat
+    worst_fractal_dimension: BoundedFloat
 
 
 class Predictor:

@@ -9,13 +9,21 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 FeatureType = Literal["float", "int"]
+
+# The largest magnitude a feature may take: the largest 32-bit float. XGBoost computes in 32-bit
+# floats, where a larger number silently becomes infinity, and in a 64-bit pipeline a number much
+# larger overflows its arithmetic (a scaler dividing 1e308 by 0.01). No real measurement nears it.
+FLOAT32_MAX = 3.4028234663852886e38
+
+# A feature that is a number: finite and within +-FLOAT32_MAX, or a 422 naming the field.
+BoundedFloat = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 DECILES = tuple(i / 10 for i in range(1, 10))
 
