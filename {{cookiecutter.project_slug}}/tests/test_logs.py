@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import structlog
 from fastapi.testclient import TestClient
+from starlette.types import Message, Scope
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.deps import StateDep, get_model
@@ -99,6 +100,51 @@ def test_unexpected_error_is_a_500_that_hides_details_but_logs_them(
     assert "RuntimeError" in json.dumps(error["exception"])
     access = next(line for line in lines if line.get("event") == "request")
     assert (access["status"], access["request_id"]) == (500, "trace-7")
+
+
+def test_a_client_that_leaves_mid_body_is_a_499_not_a_server_error(
+    logged: TestClient, capsys: pytest.CaptureFixture[str], row: Row
+) -> None:
+    body = json.dumps({"instances": [row]}).encode()
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages: list[Message] = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    assert logged.portal is not None
+    logged.portal.call(logged.app, scope, receive, send)
+    assert sent[0]["status"] == 499
+    lines = json_lines(capsys.readouterr().out)
+    assert [line["level"] for line in lines] == ["info"]
+    assert (lines[0]["event"], lines[0]["status"]) == ("request", 499)
+    metrics = logged.get("/metrics").text
+    assert 'http_requests_total{handler="/predict",method="POST",status="499"} 1.0' in metrics
+    assert 'status="500"' not in metrics
 
 
 def test_lines_logged_while_serving_a_request_carry_its_id_and_only_those(

@@ -154,6 +154,18 @@ def test_non_json_content_type_is_a_415(
     assert "application/json" in errors_of(response)["Content-Type"]
 
 
+def test_a_body_of_the_wrong_type_is_refused_before_it_is_read(
+    client: TestClient, settings: Settings
+) -> None:
+    # Larger than the limit too, but never read: the type is checked first.
+    response = client.post(
+        "/predict",
+        content=b"x" * (settings.max_body_bytes + 1),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status_code == 415
+
+
 def test_json_media_type_with_parameters_is_accepted(client: TestClient, row: Row) -> None:
     response = client.post(
         "/predict",
@@ -179,6 +191,34 @@ def test_openapi_documents_the_predict_body_with_its_features(client: TestClient
     }
 
 
+def test_many_bad_rows_get_the_first_bad_rows_problems_only(client: TestClient, row: Row) -> None:
+    # Thousands of empty rows are a small body, but each lacks every feature.
+    response = client.post("/predict", json={"instances": [row] + [{}] * 5000})
+    assert response.status_code == 422
+    assert set(errors_of(response)) == {f"instances[1].{name}" for name in Features.model_fields}
+
+
+def test_an_error_body_lists_the_first_problems_only(client: TestClient, row: Row) -> None:
+    unknown = {f"unknown_{i}": 1.0 for i in range(5000)}
+    response = client.post("/predict", json={"instances": [row | unknown]})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == "the request is not valid: 5000 problems, the first 50 listed"
+    assert [error["field"] for error in body["errors"]] == [
+        f"instances[0].unknown_{i}" for i in range(50)
+    ]
+
+
+def test_an_error_body_cuts_long_names_short(client: TestClient, row: Row) -> None:
+    response = client.post("/predict", json={"instances": [row | {"x" * 100_000: 1.0}]})
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"].startswith("instances[0].xxx")
+    assert error["field"].endswith("…")
+    assert len(error["field"]) == 200
+    assert len(response.content) < 1000
+
+
 def test_too_many_rows_is_rejected(client: TestClient, settings: Settings, row: Row) -> None:
     limit = settings.max_rows
     response = client.post("/predict", json={"instances": [row] * (limit + 1)})
@@ -193,6 +233,7 @@ def test_body_too_large_is_a_413(client: TestClient, settings: Settings) -> None
     )
     assert response.status_code == 413
     assert response.json()["detail"]
+    assert response.headers["Connection"] == "close"
 
 
 def test_body_too_large_without_content_length_is_a_413(

@@ -9,17 +9,29 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from .request_id import HEADER, current_request_id
 
 log = structlog.get_logger(__name__)
 
+# An error body lists at most MAX_ERRORS problems and cuts every text to MAX_TEXT characters: a
+# small request can hold a great many problems (a row with thousands of unknown features) or
+# very long names, and the answer must stay small.
+MAX_ERRORS = 50
+MAX_TEXT = 200
+
+# The status recorded (access line, metrics) for a request whose client left before the service
+# had read its body: nginx's "client closed request". No client receives it.
+CLIENT_CLOSED_REQUEST = 499
+
 
 class ServiceError(Exception):
     status_code = 500
     detail = "internal server error"
+    headers: Mapping[str, str] | None = None
 
     def __init__(self, detail: str | None = None, field: str | None = None) -> None:
         super().__init__(detail or self.detail)
@@ -45,6 +57,9 @@ class BodyTooLargeError(ServiceError):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(f"the request body is larger than {max_bytes} bytes", field="body")
+        # The rest of the body is never read: the connection closes after the answer, rather
+        # than the server reading and discarding whatever the client still sends.
+        self.headers = {"Connection": "close"}
 
 
 def error_response(
@@ -53,12 +68,21 @@ def error_response(
     errors: Sequence[dict[str, str]] = (),
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    if len(errors) > MAX_ERRORS:
+        detail = f"{detail}: {len(errors)} problems, the first {MAX_ERRORS} listed"
     body: dict[str, Any] = {
-        "detail": detail,
-        "errors": list(errors),
+        "detail": clip(detail),
+        "errors": [
+            {"field": clip(error["field"]), "message": clip(error["message"])}
+            for error in errors[:MAX_ERRORS]
+        ],
         "request_id": current_request_id(),
     }
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def field_name(loc: Sequence[int | str]) -> str:
@@ -99,7 +123,12 @@ async def handle_http_error(_: Request, exc: Exception) -> JSONResponse:
 async def handle_service_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)  # noqa: S101 - registered for this type
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
-    return error_response(exc.status_code, exc.detail, errors)
+    return error_response(exc.status_code, exc.detail, errors, headers=exc.headers)
+
+
+async def handle_client_disconnect(_: Request, exc: Exception) -> Response:
+    # The client's doing, not a server error: no traceback, and no 5xx in the metrics.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def handle_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
@@ -116,4 +145,5 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)
     app.add_exception_handler(ServiceError, handle_service_error)
+    app.add_exception_handler(ClientDisconnect, handle_client_disconnect)
     app.add_exception_handler(Exception, handle_unexpected_error)

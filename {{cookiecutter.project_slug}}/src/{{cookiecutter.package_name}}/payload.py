@@ -15,18 +15,20 @@ async def read_predict_request(request: Request, max_bytes: int) -> PredictReque
     times cheaper than FastAPI's body handling (the standard library's json.loads, then
     validation of the Python objects). The OpenAPI document describes this body (see app.py).
     """
-    body = await read_body(request, max_bytes)
+    # Checked before the body is read: a body of the wrong type is refused unread.
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaTypeError(
             f"the body must be application/json, not {media_type or 'unlabelled'}",
             field="Content-Type",
         )
+    body = await read_body(request, max_bytes)
     try:
         return PredictRequest.model_validate_json(body)
     except ValidationError as error:
-        # Reported like any other invalid request, with the field inside the body.
-        problems = error.errors(include_url=False)
+        # Reported like any other invalid request, with the field inside the body; the answer
+        # shows neither the inputs nor the contexts.
+        problems = error.errors(include_url=False, include_context=False, include_input=False)
         raise RequestValidationError(
             [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
         ) from None

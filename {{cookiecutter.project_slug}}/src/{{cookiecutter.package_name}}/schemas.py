@@ -13,6 +13,9 @@ class PredictRequest(BaseModel):
 
     instances: list[Features] = Field(
         min_length=1,
+        # Stop at the first invalid row: a body of a thousand empty rows is one row's problems,
+        # not thirty thousand.
+        fail_fast=True,
         description="Rows to predict: each maps every feature name to its value.",
     )
 
