@@ -19,6 +19,15 @@ def test_live_and_ready_after_the_model_loaded(client: TestClient) -> None:
     assert client.get("/health/ready").json() == {"status": "ready"}
 
 
+def test_health_routes_answer_head(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        for path in ("/health/live", "/health/ready"):
+            response = client.head(path)
+            assert (response.status_code, response.content) == (200, b"")
+    not_started = TestClient(app)
+    assert not_started.head("/health/ready").status_code == 503
+
+
 def test_serving_keeps_the_garbage_collector_off_what_startup_loaded(app: FastAPI) -> None:
     default_threshold = gc.get_threshold()
     with TestClient(app) as client:

@@ -13,6 +13,12 @@ log = structlog.get_logger("access")
 REQUEST_ID_HEADER = HEADER.lower().encode("latin-1")
 # The route of a request that matched none, so that unknown paths add no series of their own.
 NO_ROUTE = "none"
+# The methods HTTP defines; any other is labelled OTHER_METHOD in the metrics, so that a client
+# cannot add series by inventing methods.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+OTHER_METHOD = "other"
 # Not counted in the HTTP metrics: Prometheus's own scrapes.
 UNMEASURED_ROUTES = frozenset({"/metrics"})
 
@@ -64,10 +70,12 @@ class ObservabilityMiddleware:
         finally:
             seconds = time.perf_counter() - start
             in_flight.dec()
-            # Set by the router once it has matched the request to a route.
-            route = getattr(scope.get("route"), "path", None) or NO_ROUTE
+            route = route_template(scope)
             if route not in UNMEASURED_ROUTES:
-                self.metrics.observe(route, scope["method"], status, seconds)
+                method = scope["method"]
+                if method not in KNOWN_METHODS:
+                    method = OTHER_METHOD
+                self.metrics.observe(route, method, status, seconds)
             log.info(
                 "request",
                 method=scope["method"],
@@ -75,3 +83,18 @@ class ObservabilityMiddleware:
                 status=status,
                 duration_ms=round(seconds * 1000, 3),
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that matched the request, or NO_ROUTE."""
+    # FastAPI's routes put themselves in the scope when they match.
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    # Starlette's own routes (the docs pages) put only their endpoint there.
+    endpoint = scope.get("endpoint")
+    if endpoint is not None:
+        for candidate in scope["app"].router.routes:
+            if getattr(candidate, "endpoint", None) is endpoint:
+                return str(candidate.path)
+    return NO_ROUTE

@@ -46,6 +46,9 @@ def add_routes(router: APIRouter) -> None:
     router.add_api_route("/model", describe_model, methods=["GET"], responses=NOT_READY)
     router.add_api_route("/health/live", live, methods=["GET"])
     router.add_api_route("/health/ready", ready, methods=["GET"], responses=NOT_READY)
+    # HEAD too, for the load balancers that check health with it; the server sends no body.
+    for path, endpoint in (("/health/live", live), ("/health/ready", ready)):
+        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
 
 
 class DirectRoute(APIRoute):
