@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .metadata import describe_model, write_metadata
+from .metadata import describe_model, metadata_path, write_metadata
 from .predictor import Features, Predictor
 from .sample_data import load_sample_data
 from .settings import Settings
@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Settings().model_path)
     parser.add_argument(
-        "--if-missing", action="store_true", help="do nothing when the model already exists"
+        "--if-missing", action="store_true", help="do nothing when the model and its metadata exist"
     )
     parser.add_argument("--max-iter", type=int, default=1000)
     args = parser.parse_args(argv)
-    if args.if_missing and args.output.exists():
+    if args.if_missing and args.output.exists() and metadata_path(args.output).exists():
         print(f"{args.output} exists; not training")
         return
     path = train(args.output, max_iter=args.max_iter)

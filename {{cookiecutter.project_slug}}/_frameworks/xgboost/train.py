@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from .metadata import describe_model, write_metadata
+from .metadata import describe_model, metadata_path, write_metadata
 from .predictor import Features, Predictor
 from .sample_data import load_sample_data
 from .settings import Settings
@@ -49,12 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Settings().model_path)
     parser.add_argument(
-        "--if-missing", action="store_true", help="do nothing when the model already exists"
+        "--if-missing", action="store_true", help="do nothing when the model and its metadata exist"
     )
     parser.add_argument("--n-estimators", type=int, default=200)
     parser.add_argument("--max-depth", type=int, default=6)
     args = parser.parse_args(argv)
-    if args.if_missing and args.output.exists():
+    if args.if_missing and args.output.exists() and metadata_path(args.output).exists():
         print(f"{args.output} exists; not training")
         return
     path = train(args.output, n_estimators=args.n_estimators, max_depth=args.max_depth)
