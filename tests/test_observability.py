@@ -364,6 +364,14 @@ def test_prometheus_rule_carries_exactly_the_service_alerts(baked: Path) -> None
     assert rule["spec"]["groups"] == yaml.safe_load((baked / SERVICE_RULES).read_text())["groups"]
 
 
+def test_generated_readme_gives_the_adapter_rule_of_the_values_file(baked: Path) -> None:
+    readme = (baked / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.DOTALL)
+    (block,) = [block for block in blocks if "http_requests_per_second" in block]
+    expected = yaml.safe_load(ADAPTER_VALUES.read_text())["rules"]
+    assert yaml.safe_load(block)["rules"] == expected
+
+
 def test_alert_rules_pass_promtool_and_their_unit_tests(baked: Path) -> None:
     require("make")
     require("promtool")
