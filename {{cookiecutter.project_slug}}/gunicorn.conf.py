@@ -18,7 +18,8 @@ from {{ cookiecutter.package_name }}.settings import Settings
 settings = Settings()
 
 wsgi_app = "{{ cookiecutter.package_name }}.app:create_app()"
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker, draining keep-alive connections when it stops (see worker.py).
+worker_class = "{{ cookiecutter.package_name }}.worker.Worker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 bind = f"{settings.host}:{settings.port}"
 

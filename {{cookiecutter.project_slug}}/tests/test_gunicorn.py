@@ -194,6 +194,35 @@ def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: Mode
     assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
 
 
+def test_sigterm_answers_the_next_request_on_an_idle_keep_alive_connection(
+    server: Gunicorn, metadata: ModelMetadata
+) -> None:
+    body = json.dumps({"instances": [metadata.example_row()]})
+    headers = {"Content-Type": "application/json"}
+    busy, idle = (http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in "ab")
+    for connection in (busy, idle):
+        connection.request("POST", "/predict", body, headers)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
+        assert response.getheader("Connection") is None  # kept alive
+
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # the workers are stopping: uvicorn alone has closed both connections
+    busy.request("POST", "/predict", body, headers)
+    response = busy.getresponse()
+    assert response.status == 200
+    assert json.loads(response.read())["predictions"]
+    assert response.getheader("Connection") == "close"
+    # The connection left idle is closed once the drain is over, and the workers exit.
+    assert idle.sock is not None
+    idle.sock.settimeout(10)
+    assert idle.sock.recv(1) == b""
+    busy.close()
+    idle.close()
+    assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_bad_model_stops_gunicorn_with_the_path_and_cause(
     tmp_path: Path, model_path: Path, damage: str
