@@ -1,3 +1,4 @@
+import gzip
 import json
 from typing import Any
 
@@ -152,6 +153,14 @@ def test_non_json_content_type_is_a_415(
     response = client.post("/predict", content=json.dumps({"instances": [row]}), headers=headers)
     assert response.status_code == 415
     assert "application/json" in errors_of(response)["Content-Type"]
+
+
+def test_a_compressed_body_is_a_415_naming_its_encoding(client: TestClient, row: Row) -> None:
+    body = gzip.compress(json.dumps({"instances": [row]}).encode())
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert "gzip" in errors_of(response)["Content-Encoding"]
 
 
 def test_a_body_of_the_wrong_type_is_refused_before_it_is_read(

@@ -22,6 +22,11 @@ async def read_predict_request(request: Request, max_bytes: int) -> PredictReque
             f"the body must be application/json, not {media_type or 'unlabelled'}",
             field="Content-Type",
         )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaTypeError(
+            f"the body must be sent uncompressed, not as {encoding}", field="Content-Encoding"
+        )
     body = await read_body(request, max_bytes)
     try:
         return PredictRequest.model_validate_json(body)
