@@ -24,6 +24,7 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 # A feature that is a number: finite and within +-FLOAT32_MAX, or a 422 naming the field.
 BoundedFloat = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 DECILES = tuple(i / 10 for i in range(1, 10))
 
