@@ -52,9 +52,10 @@ os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
 # Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
 # /metrics adds them up, whichever worker answers. It must be set before a worker imports
 # prometheus_client, so it is set here in the master.
-_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-if _own_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
+# Without one given, a temporary folder of its own, removed on exit (see on_exit).
+METRICS_DIR_PREFIX = "{{ cookiecutter.project_slug }}-metrics-"
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
 
 
 def on_starting(server: Arbiter) -> None:
@@ -104,5 +105,14 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
 
 
 def on_exit(server: Arbiter) -> None:
-    if _own_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    """Remove the metrics folder if this file made it.
+
+    Known by its name and place: a reload (HUP) runs this file again, with the variable by then
+    set, so a flag set when the folder was made would not survive it.
+    """
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    made_here = metrics_dir.parent == Path(tempfile.gettempdir()) and metrics_dir.name.startswith(
+        METRICS_DIR_PREFIX
+    )
+    if made_here:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

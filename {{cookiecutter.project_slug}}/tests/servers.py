@@ -85,7 +85,10 @@ class Gunicorn:
         return live
 
 
-def start_gunicorn(directory: Path, model_path: Path, workers: int = WORKERS) -> Gunicorn:
+def start_gunicorn(
+    directory: Path, model_path: Path, workers: int = WORKERS, **extra_env: str | None
+) -> Gunicorn:
+    """gunicorn in `directory`, its log there; `extra_env` adds variables, or removes them (None)."""
     port = free_port()
     env = {
         **os.environ,
@@ -96,13 +99,14 @@ def start_gunicorn(directory: Path, model_path: Path, workers: int = WORKERS) ->
         f"{PREFIX}GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
         "WEB_CONCURRENCY": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
+        **extra_env,
     }
     log_path = directory / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(CONFIG)],
             cwd=directory,  # away from any .env of the project
-            env=env,
+            env={name: value for name, value in env.items() if value is not None},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

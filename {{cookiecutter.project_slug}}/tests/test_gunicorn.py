@@ -223,6 +223,29 @@ def test_sigterm_answers_the_next_request_on_an_idle_keep_alive_connection(
     assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
 
 
+def test_a_metrics_folder_of_its_own_is_removed_on_exit_even_after_a_reload(
+    tmp_path: Path, model_path: Path
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = start_gunicorn(
+        tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp)
+    )
+    try:
+        server.wait_for_ready_workers(1)
+        (made,) = temp.iterdir()
+        first = server.ready_pids()
+        server.process.send_signal(signal.SIGHUP)  # reloads gunicorn.conf.py, new workers
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not server.ready_pids() - first:
+            assert time.monotonic() < deadline, "no worker was ready after the reload"
+            time.sleep(0.2)
+        assert list(made.glob("*.db"))
+    finally:
+        assert stop(server) == 0
+    assert not made.exists()
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_bad_model_stops_gunicorn_with_the_path_and_cause(
     tmp_path: Path, model_path: Path, damage: str
