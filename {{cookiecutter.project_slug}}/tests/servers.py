@@ -88,7 +88,7 @@ class Gunicorn:
 def start_gunicorn(
     directory: Path, model_path: Path, workers: int = WORKERS, **extra_env: str | None
 ) -> Gunicorn:
-    """gunicorn in `directory`, its log there; `extra_env` adds variables, or removes them (None)."""
+    """gunicorn in `directory`, logging there; `extra_env` adds variables or removes them (None)."""
     port = free_port()
     env = {
         **os.environ,
