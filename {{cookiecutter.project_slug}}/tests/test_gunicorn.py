@@ -1,5 +1,6 @@
 """The production server for real: gunicorn, uvicorn workers, HTTP on 127.0.0.1."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -21,6 +22,7 @@ from {{ cookiecutter.package_name }}.metadata import ModelMetadata, metadata_pat
 from .servers import (
     FAILURE_TIMEOUT,
     GRACEFUL_TIMEOUT,
+    PREFIX,
     STARTUP_TIMEOUT,
     WORKERS,
     Gunicorn,
@@ -221,6 +223,58 @@ def test_sigterm_answers_the_next_request_on_an_idle_keep_alive_connection(
     busy.close()
     idle.close()
     assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
+
+
+def predict_head(body: bytes) -> bytes:
+    return (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+
+def test_a_request_stalled_mid_body_does_not_hold_a_restarting_worker(
+    tmp_path: Path, model_path: Path, metadata: ModelMetadata
+) -> None:
+    # One worker, restarted after 3 requests. uvicorn alone would wait for the stalled request
+    # until gunicorn's WORKER_TIMEOUT (120 s) killed the worker, with nothing serving meanwhile.
+    server = start_gunicorn(tmp_path, model_path, workers=1, **{f"{PREFIX}MAX_REQUESTS": "3"})
+    try:
+        server.wait_for_ready_workers(1)
+        first = server.ready_pids()
+        body = json.dumps({"instances": [metadata.example_row()]}).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+            stalled.sendall(predict_head(body) + body[:10])  # and never the rest
+            for _ in range(3):
+                assert request(f"{server.url}/health/live")[0] == 200
+            deadline = time.monotonic() + GRACEFUL_TIMEOUT + STARTUP_TIMEOUT / 3
+            while not server.ready_pids() - first:
+                assert time.monotonic() < deadline, "the restarting worker hung on the request"
+                time.sleep(0.2)
+        cancelled = [line for line in server.lines() if line["event"].startswith("Cancel 1 ")]
+        assert len(cancelled) == 1  # the worker gave up on it by itself
+    finally:
+        stop(server)
+
+
+def test_a_client_leaving_while_pipelined_answers_are_written_logs_no_error(
+    server: Gunicorn, metadata: ModelMetadata
+) -> None:
+    # A hundred requests of 1,000 rows in a row, and their answers never read: the worker
+    # blocks writing them. Then the client leaves.
+    body = json.dumps({"instances": [metadata.example_row()] * 1000}).encode()
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(("127.0.0.1", server.port))
+    client.settimeout(2)
+    with contextlib.suppress(TimeoutError):
+        client.sendall((predict_head(body) + body) * 100)
+    client.shutdown(socket.SHUT_RDWR)
+    client.close()
+    status, _ = request(f"{server.url}/health/live")  # still serving
+    assert status == 200
+    stop(server)
+    errors = [line for line in server.lines() if line["level"] in ("error", "critical")]
+    assert errors == []
 
 
 def test_a_metrics_folder_of_its_own_is_removed_on_exit_even_after_a_reload(

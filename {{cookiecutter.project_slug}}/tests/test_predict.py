@@ -155,12 +155,23 @@ def test_non_json_content_type_is_a_415(
     assert "application/json" in errors_of(response)["Content-Type"]
 
 
-def test_a_compressed_body_is_a_415_naming_its_encoding(client: TestClient, row: Row) -> None:
+@pytest.mark.parametrize(
+    "encodings",
+    [
+        [("Content-Encoding", "gzip")],
+        [("Content-Encoding", "identity"), ("Content-Encoding", "gzip")],
+    ],
+    ids=["gzip", "identity-then-gzip"],
+)
+def test_a_compressed_body_is_a_415_naming_its_encoding(
+    client: TestClient, row: Row, encodings: list[tuple[str, str]]
+) -> None:
     body = gzip.compress(json.dumps({"instances": [row]}).encode())
-    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    headers = [("Content-Type", "application/json"), *encodings]
     response = client.post("/predict", content=body, headers=headers)
     assert response.status_code == 415
-    assert "gzip" in errors_of(response)["Content-Encoding"]
+    assert errors_of(response)["Content-Encoding"].endswith("not as gzip")
+    assert response.headers["Connection"] == "close"
 
 
 def test_a_body_of_the_wrong_type_is_refused_before_it_is_read(

@@ -51,6 +51,11 @@ class TooManyRowsError(ServiceError):
 class UnsupportedMediaTypeError(ServiceError):
     status_code = 415
 
+    def __init__(self, detail: str, field: str) -> None:
+        super().__init__(detail, field=field)
+        # Refused before its body is read, which it will never be: see BodyTooLargeError.
+        self.headers = {"Connection": "close"}
+
 
 class BodyTooLargeError(ServiceError):
     status_code = 413

@@ -22,10 +22,16 @@ async def read_predict_request(request: Request, max_bytes: int) -> PredictReque
             f"the body must be application/json, not {media_type or 'unlabelled'}",
             field="Content-Type",
         )
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding != "identity":
+    encodings = [
+        token.strip().lower()
+        for header in request.headers.getlist("content-encoding")
+        for token in header.split(",")
+        if token.strip().lower() not in ("", "identity")
+    ]
+    if encodings:
         raise UnsupportedMediaTypeError(
-            f"the body must be sent uncompressed, not as {encoding}", field="Content-Encoding"
+            f"the body must be sent uncompressed, not as {', '.join(encodings)}",
+            field="Content-Encoding",
         )
     body = await read_body(request, max_bytes)
     try:

@@ -1,16 +1,25 @@
-"""The gunicorn worker: uvicorn's, with keep-alive connections drained when it stops.
+"""The gunicorn worker: uvicorn's, stopping without losing or hanging on a connection.
 
-When a worker stops (SIGTERM during a rollout, a reload, MAX_REQUESTS), uvicorn closes every idle
-keep-alive connection at once. A client that is sending its next request on one at that moment
-loses it: the connection is reset, and HTTP clients do not retry a POST on their own. Here an
-idle connection stays open DRAIN_SECONDS longer. A request that arrives on it meanwhile is
-answered with `Connection: close`, so that the client opens its next connection to a worker that
-is not stopping; a connection still idle after that is closed.
+- **Idle keep-alive connections are drained.** When a worker stops (SIGTERM during a rollout, a
+  reload, MAX_REQUESTS), uvicorn closes every idle keep-alive connection at once. A client that is
+  sending its next request on one at that moment loses it: the connection is reset, and HTTP
+  clients do not retry a POST on their own. Here an idle connection stays open DRAIN_SECONDS
+  longer. A request that arrives on it meanwhile is answered with `Connection: close`, so that
+  the client opens its next connection to a worker that is not stopping; a connection still idle
+  after that is closed.
+- **Stopping takes a bounded time.** uvicorn waits for every request in flight, however long: a
+  client that stalls halfway through its body would hold the worker until gunicorn kills it
+  (after GRACEFUL_TIMEOUT on SIGTERM, or after WORKER_TIMEOUT when MAX_REQUESTS restarts it, with
+  no other worker serving meanwhile when there is one). Here the wait ends a second before
+  GRACEFUL_TIMEOUT, and the worker exits by itself.
+- **A client that leaves while its pipelined requests are answered** stops their writes quietly.
+  uvicorn marks only the last request read as disconnected, so the one being written went on
+  writing to the closed connection and failed with a traceback.
 """
 
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn_worker import UvicornWorker
 
 # Long enough for a client that sends a request every second to be told to leave; the worker's
@@ -22,6 +31,7 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol (httptools), draining its connection at shutdown."""
 
     draining = False
+    running: RequestResponseCycle | None = None
 
     def shutdown(self) -> None:
         if self.cycle is not None and not self.cycle.response_complete:
@@ -35,6 +45,15 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
         if self.draining and self.cycle is not None:
             self.cycle.keep_alive = False
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self.running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.running is not None and not self.running.response_complete:
+            self.running.disconnected = True
+        super().connection_lost(exc)
+
     def _close_if_idle(self) -> None:
         if self.cycle is None or self.cycle.response_complete:
             self.transport.close()
@@ -42,3 +61,9 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
 
 class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no type hints
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "http": DrainingHttpToolsProtocol}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Then uvicorn cancels the requests still running, and the app's own shutdown gets the
+        # last second before gunicorn's SIGKILL.
+        self.config.timeout_graceful_shutdown = max(self.cfg.graceful_timeout - 1, 1)
