@@ -14,5 +14,5 @@ test: lint  ## Bake the template and test it, and every baked project's own gate
 demo:  ## Bake the defaults into a temporary folder, serve the sample model, print a prediction
 	uv run python scripts/demo.py
 
-bench:  ## Measure the default service against the model and a minimal ASGI app (needs wrk, 2 CPUs)
+bench:  ## Measure the default service against the model and a minimal ASGI app (needs wrk, taskset, 2 CPUs)
 	uv run python scripts/bench.py

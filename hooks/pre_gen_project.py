@@ -16,19 +16,28 @@ SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 ENV_PREFIX_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*_$")
 
-# Packages the generated project imports: a package of the same name would shadow them.
+# Packages the generated project imports, and those uvicorn imports by name (httptools,
+# uvloop): a package of the same name would shadow them.
 DEPENDENCIES = {
     "fastapi",
+    "gunicorn",
+    "httptools",
     "joblib",
+    "locust",
     "numpy",
     "prometheus_client",
     "prometheus_fastapi_instrumentator",
     "pydantic",
+    "pydantic_core",
     "pydantic_settings",
+    "pytest",
     "sklearn",
     "starlette",
     "structlog",
+    "threadpoolctl",
     "uvicorn",
+    "uvicorn_worker",
+    "uvloop",
     "xgboost",
 }
 
