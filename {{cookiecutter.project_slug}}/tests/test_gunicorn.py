@@ -163,12 +163,16 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
         assert totals["predict_requests"] == 80
 
 
-def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: ModelMetadata) -> None:
-    body = json.dumps({"instances": [metadata.example_row()] * 20}).encode()
-    head = (
+def predict_head(body: bytes) -> bytes:
+    return (
         f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
+
+
+def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: ModelMetadata) -> None:
+    body = json.dumps({"instances": [metadata.example_row()] * 20}).encode()
+    head = predict_head(body)
     half = len(body) // 2
     # Slow clients: each sends half its body, so its request is in flight until it sends the rest.
     clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(24)]
@@ -223,13 +227,6 @@ def test_sigterm_answers_the_next_request_on_an_idle_keep_alive_connection(
     busy.close()
     idle.close()
     assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
-
-
-def predict_head(body: bytes) -> bytes:
-    return (
-        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
 
 
 def test_a_request_stalled_mid_body_does_not_hold_a_restarting_worker(

@@ -48,23 +48,27 @@ class TooManyRowsError(ServiceError):
     status_code = 422
 
 
-class UnsupportedMediaTypeError(ServiceError):
-    status_code = 415
+class BodyRefusedError(ServiceError):
+    """A request refused before the rest of its body is read, which it will never be.
+
+    The connection closes after the answer, rather than the server reading and discarding
+    whatever the client still sends.
+    """
 
     def __init__(self, detail: str, field: str) -> None:
         super().__init__(detail, field=field)
-        # Refused before its body is read, which it will never be: see BodyTooLargeError.
         self.headers = {"Connection": "close"}
 
 
-class BodyTooLargeError(ServiceError):
+class UnsupportedMediaTypeError(BodyRefusedError):
+    status_code = 415
+
+
+class BodyTooLargeError(BodyRefusedError):
     status_code = 413
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(f"the request body is larger than {max_bytes} bytes", field="body")
-        # The rest of the body is never read: the connection closes after the answer, rather
-        # than the server reading and discarding whatever the client still sends.
-        self.headers = {"Connection": "close"}
 
 
 def error_response(

@@ -22,12 +22,12 @@ async def read_predict_request(request: Request, max_bytes: int) -> PredictReque
             f"the body must be application/json, not {media_type or 'unlabelled'}",
             field="Content-Type",
         )
-    encodings = [
+    tokens = (
         token.strip().lower()
         for header in request.headers.getlist("content-encoding")
         for token in header.split(",")
-        if token.strip().lower() not in ("", "identity")
-    ]
+    )
+    encodings = [token for token in tokens if token not in ("", "identity")]
     if encodings:
         raise UnsupportedMediaTypeError(
             f"the body must be sent uncompressed, not as {', '.join(encodings)}",
