@@ -26,7 +26,6 @@ DEPENDENCIES = {
     "locust",
     "numpy",
     "prometheus_client",
-    "prometheus_fastapi_instrumentator",
     "pydantic",
     "pydantic_core",
     "pydantic_settings",

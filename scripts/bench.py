@@ -78,7 +78,7 @@ BARE_PROCESS = """
 import time, sys
 start = float(sys.argv[1])
 import fastapi, uvicorn, gunicorn, pydantic, pydantic_settings, structlog, prometheus_client
-import prometheus_fastapi_instrumentator, numpy, xgboost
+import numpy, xgboost
 booster = xgboost.Booster(model_file=sys.argv[2])
 rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS"))
 print(time.time() - start, rss)

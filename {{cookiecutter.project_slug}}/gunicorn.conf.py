@@ -96,12 +96,12 @@ def halt_once_on_boot_failure(server: Arbiter) -> None:
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
-    """Drop a dead worker's live gauges; its counters stay, so totals never go backwards."""
+    """Fold a dead worker's counters into the archives (totals never go back); drop its gauges."""
     # Imported here, not at the top: a worker forked from a master that had already imported
     # prometheus_client would keep its single-process mode.
-    from prometheus_client import multiprocess  # noqa: PLC0415
+    from {{ cookiecutter.package_name }}.metric_files import retire_worker  # noqa: PLC0415
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    retire_worker(int(worker.pid), Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
 
 
 def on_exit(server: Arbiter) -> None:

@@ -176,6 +176,38 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
         assert totals["predict_requests"] == before + 40
 
 
+def test_restarted_workers_leave_their_counts_but_not_their_files(
+    tmp_path: Path, model_path: Path, metadata: ModelMetadata
+) -> None:
+    # Each worker restarts after 10 requests, once it notices: it checks a few times a second.
+    server = start_gunicorn(tmp_path, model_path, WORKERS, **{f"{PREFIX}MAX_REQUESTS": "10"})
+    folder = tmp_path / "metrics"
+    try:
+        server.wait_for_ready_workers(WORKERS)
+        count = 0
+        for _ in range(10):
+            predict_concurrently(server, metadata.example_row(), 20)
+            count += 20
+        wait_until_counted(server, count)
+        # Whichever worker answers, dead workers' counts included, and never going back.
+        for _ in range(5):
+            totals = scrape(server)
+            assert (totals["predictions"], totals["predict_requests"]) == (count, count)
+        assert len(server.booted_pids()) >= WORKERS + 2, "too few workers were restarted"
+
+        def leftovers() -> set[str]:
+            live = server.live_worker_pids()
+            kept = {"counter_archive.db", *(f"counter_{pid}.db" for pid in live)}
+            return {path.name for path in folder.glob("counter_*.db")} - kept
+
+        deadline = time.monotonic() + FAILURE_TIMEOUT
+        while leftovers():
+            assert time.monotonic() < deadline, f"dead workers' files stayed: {leftovers()}"
+            time.sleep(0.1)
+    finally:
+        stop(server)
+
+
 def predict_head(body: bytes) -> bytes:
     return (
         f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
