@@ -206,6 +206,9 @@ def test_restarted_workers_leave_their_counts_but_not_their_files(
             time.sleep(0.1)
     finally:
         stop(server)
+    # Restarts and the stop are routine: nothing logged reads as an error.
+    errors = [line["event"] for line in server.lines() if "error" in line["event"].lower()]
+    assert errors == []
 
 
 def predict_head(body: bytes) -> bytes:

@@ -15,6 +15,9 @@
 - **A client that leaves while its pipelined requests are answered** stops their writes quietly.
   uvicorn marks only the last request read as disconnected, so the one being written went on
   writing to the closed connection and failed with a traceback.
+- **No false error at each stop.** uvloop closes a listening socket itself, then closes the
+  object it was given; given gunicorn's wrapper rather than the socket, that second close failed
+  and gunicorn logged "Error while closing socket [Errno 9]" every time a worker stopped.
 """
 
 from typing import Any, ClassVar
@@ -61,9 +64,13 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
 
 class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no type hints
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "http": DrainingHttpToolsProtocol}
+    sockets: list[Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Then uvicorn cancels the requests still running, and the app's own shutdown gets the
         # last second before gunicorn's SIGKILL.
         self.config.timeout_graceful_shutdown = max(self.cfg.graceful_timeout - 1, 1)
+        # The sockets themselves, not gunicorn's wrappers: uvloop then detaches each one from
+        # its file descriptor when it closes it, instead of closing it a second time.
+        self.sockets = [getattr(listener, "sock", listener) for listener in self.sockets]
