@@ -101,7 +101,13 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
     # prometheus_client would keep its single-process mode.
     from {{ cookiecutter.package_name }}.metric_files import retire_worker  # noqa: PLC0415
 
-    retire_worker(int(worker.pid), Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    try:
+        retire_worker(int(worker.pid), Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    except Exception:
+        # An error here would stop the master, and every worker with it. Left where they are,
+        # the dead worker's files still count.
+        if server.log is not None:  # set once the master has read its config
+            server.log.exception("could not fold the metric files of worker %s", worker.pid)
 
 
 def on_exit(server: Arbiter) -> None:

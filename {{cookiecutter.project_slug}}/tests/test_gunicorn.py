@@ -176,6 +176,28 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
         assert totals["predict_requests"] == before + 40
 
 
+def test_a_fold_that_fails_leaves_the_master_serving_and_the_counts_whole(
+    server: Gunicorn, metadata: ModelMetadata
+) -> None:
+    count = predict_on_every_worker(server, metadata.example_row(), 40)
+    wait_until_counted(server, count)
+    folder = server.log_path.parent / "metrics"
+    (folder / "counter_archive.staging").mkdir()  # in the way: folding a worker fails
+    victim = server.live_worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + FAILURE_TIMEOUT
+    while victim in server.live_worker_pids():
+        assert time.monotonic() < deadline, "the master never reaped the killed worker"
+        time.sleep(0.1)
+    server.wait_for_ready_workers(WORKERS)
+    assert server.process.poll() is None, "the master stopped"
+    errors = [line["event"] for line in server.lines() if line["level"] == "error"]
+    assert f"could not fold the metric files of worker {victim}" in errors
+    assert (folder / f"counter_{victim}.db").exists()
+    for totals in scrape_every_worker(server):
+        assert totals["predictions"] == count
+
+
 def test_restarted_workers_leave_their_counts_but_not_their_files(
     tmp_path: Path, model_path: Path, metadata: ModelMetadata
 ) -> None:
