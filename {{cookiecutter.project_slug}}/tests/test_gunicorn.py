@@ -130,6 +130,17 @@ def worker_readings(server: Gunicorn) -> dict[str, dict[int, float]]:
     return readings
 
 
+def kill_and_reap(server: Gunicorn, victim: int) -> int:
+    """SIGKILL a worker and wait until the master has reaped it (and run child_exit)."""
+    os.kill(victim, signal.SIGKILL)
+    # Until the master reaps it, the dead worker is a zombie that still looks alive.
+    deadline = time.monotonic() + FAILURE_TIMEOUT
+    while victim in server.live_worker_pids():
+        assert time.monotonic() < deadline, "the master never reaped the killed worker"
+        time.sleep(0.1)
+    return victim
+
+
 def test_each_worker_reports_its_own_cpu_and_memory(server: Gunicorn) -> None:
     readings = worker_readings(server)
     workers = set(server.live_worker_pids())
@@ -141,13 +152,7 @@ def test_each_worker_reports_its_own_cpu_and_memory(server: Gunicorn) -> None:
     started = readings["process_start_time_seconds"]
     assert all(time.time() - STARTUP_TIMEOUT < value <= time.time() for value in started.values())
 
-    victim = min(workers)
-    os.kill(victim, signal.SIGKILL)
-    # Until the master reaps it, the dead worker is a zombie that still looks alive.
-    deadline = time.monotonic() + FAILURE_TIMEOUT
-    while victim in server.live_worker_pids():
-        assert time.monotonic() < deadline, "the master never reaped the killed worker"
-        time.sleep(0.1)
+    victim = kill_and_reap(server, min(workers))
     server.wait_for_ready_workers(WORKERS)
     after = worker_readings(server)["process_resident_memory_bytes"]
     assert victim not in after, "a dead worker's series is still served"
@@ -183,12 +188,7 @@ def test_a_fold_that_fails_leaves_the_master_serving_and_the_counts_whole(
     wait_until_counted(server, count)
     folder = server.log_path.parent / "metrics"
     (folder / "counter_archive.staging").mkdir()  # in the way: folding a worker fails
-    victim = server.live_worker_pids()[0]
-    os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + FAILURE_TIMEOUT
-    while victim in server.live_worker_pids():
-        assert time.monotonic() < deadline, "the master never reaped the killed worker"
-        time.sleep(0.1)
+    victim = kill_and_reap(server, server.live_worker_pids()[0])
     server.wait_for_ready_workers(WORKERS)
     assert server.process.poll() is None, "the master stopped"
     errors = [line["event"] for line in server.lines() if line["level"] == "error"]
