@@ -96,18 +96,21 @@ def halt_once_on_boot_failure(server: Arbiter) -> None:
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
-    """Fold a dead worker's counters into the archives (totals never go back); drop its gauges."""
+    """Fold dead workers' counters into the archives (totals never go back); drop their gauges."""
     # Imported here, not at the top: a worker forked from a master that had already imported
     # prometheus_client would keep its single-process mode.
     from {{ cookiecutter.package_name }}.metric_files import retire_worker  # noqa: PLC0415
 
     try:
-        retire_worker(int(worker.pid), Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+        folded = retire_worker(int(worker.pid), Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     except Exception:
         # An error here would stop the master, and every worker with it. Left where they are,
-        # the dead worker's files still count.
+        # the dead workers' files still count.
         if server.log is not None:  # set once the master has read its config
             server.log.exception("could not fold the metric files of worker %s", worker.pid)
+        return
+    if not folded and server.log is not None:
+        server.log.info("scrapes held the metrics folder: worker %s's files fold later", worker.pid)
 
 
 def on_exit(server: Arbiter) -> None:

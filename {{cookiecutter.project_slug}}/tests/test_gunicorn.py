@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata, metadata_path
+from {{ cookiecutter.package_name }}.metric_files import exclusive_folder_lock
 
 from .servers import (
     FAILURE_TIMEOUT,
@@ -179,6 +180,18 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
     for totals in scrape_every_worker(server):
         assert totals["predictions"] == before + 40
         assert totals["predict_requests"] == before + 40
+
+
+def test_a_scrape_waits_while_the_metrics_folder_is_being_changed(server: Gunicorn) -> None:
+    pool = ThreadPoolExecutor(1)
+    with exclusive_folder_lock(server.log_path.parent / "metrics", wait=FAILURE_TIMEOUT) as held:
+        assert held
+        scraping = pool.submit(request, f"{server.url}/metrics")
+        time.sleep(0.5)
+        assert not scraping.done(), "a scrape read the folder while the master held it"
+    status, _ = scraping.result(timeout=FAILURE_TIMEOUT)
+    pool.shutdown()
+    assert status == 200
 
 
 def test_a_fold_that_fails_leaves_the_master_serving_and_the_counts_whole(

@@ -6,58 +6,128 @@ dead worker's counters and histograms must stay counted, or the totals would go 
 kept as they are, a dead worker's files make every scrape read one more file each: with
 MAX_REQUESTS restarting workers all day they pile up by thousands, and scrapes take seconds.
 
-So when a worker dies, the master folds its counter and histogram files into one archive file
-per type (`counter_archive.db`) and removes them: the totals stay the same, and the folder holds
-the files of the live workers and the archives, whatever the number of restarts. Scrapes read the
-folder under a shared lock and the master folds under an exclusive one, so no scrape sees a
-worker's samples both in the archive and in its own file, or in neither.
+So when a worker dies, the master folds the counter and histogram files of every process that
+no longer exists into one archive file per type (`counter_archive.db`) and removes them: the
+totals stay the same, and the folder holds the files of the live workers and the archives,
+whatever the number of restarts. Scrapes read the folder under a shared lock, and the master
+folds under an exclusive one, so no scrape sees a worker's samples both in the archive and in
+its own file, or in neither. The master waits for the lock a moment at most: if a scrape holds
+it longer, the files stay counted where they are, and the next worker's exit folds them.
 
 Imported by the gunicorn master (gunicorn.conf.py), so it imports nothing but prometheus_client.
 """
 
 import fcntl
+import json
+import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import multiprocess
 from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # The types whose samples are summed over the workers, dead ones included. Gauges are not
 # archived: the live modes this service uses drop a dead worker's series (mark_process_dead).
 ARCHIVED_TYPES = ("counter", "histogram", "summary")
 ARCHIVE = "archive"
 LOCK_FILE = "folder.lock"
+# How long the master waits for scrapes to let go of the folder before leaving the fold for later.
+LOCK_WAIT_SECONDS = 1.0
+# A folded total can come out a few units in the last place below the one served before (see
+# keep_served_totals); each round raises the archive's values by one.
+MAX_NUDGES = 64
+
+# A sample as /metrics serves it: name and sorted labels.
+SampleId = tuple[str, tuple[tuple[str, str], ...]]
 
 
 @contextmanager
-def folder_lock(directory: Path, *, exclusive: bool) -> Iterator[None]:
-    """Hold the folder's lock: shared to read the files, exclusive to change them."""
+def folder_lock(directory: Path) -> Iterator[None]:
+    """Hold the folder's lock shared, as a scrape does while it reads the files."""
     with (directory / LOCK_FILE).open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        fcntl.flock(lock, fcntl.LOCK_SH)
         yield  # closing the file releases the lock, as does the death of its holder
 
 
-def retire_worker(pid: int, directory: Path) -> None:
-    """Fold a dead worker's counters and histograms into the archives; drop its live gauges."""
-    with folder_lock(directory, exclusive=True):
-        multiprocess.mark_process_dead(pid, str(directory))
-        for kind in ARCHIVED_TYPES:
-            dead = directory / f"{kind}_{pid}.db"
-            if dead.exists():
-                fold(dead, directory / f"{kind}_{ARCHIVE}.db")
+@contextmanager
+def exclusive_folder_lock(directory: Path, wait: float) -> Iterator[bool]:
+    """Try for `wait` seconds to hold the folder's lock alone; yield whether it is held."""
+    with (directory / LOCK_FILE).open("a") as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.01)
+            else:
+                yield True
+                return
 
 
-def fold(dead: Path, archive: Path) -> None:
-    """Add the samples of `dead` to `archive`, then remove `dead`. Call under the exclusive lock."""
+def retire_worker(pid: int, directory: Path, wait: float = LOCK_WAIT_SECONDS) -> bool:
+    """Drop a dead worker's live gauges, and fold the files of every process that has ended.
+
+    Those of earlier workers included, whose fold was left for later. A process that still
+    exists keeps its files, even one that is not this master's worker.
+
+    Returns False when scrapes held the folder for longer than `wait` seconds: the files are
+    then left where they are, still counted, for a later call to fold.
+    """
+    # Outside the lock: scrapes expect live gauges' files to disappear at any time.
+    multiprocess.mark_process_dead(pid, str(directory))
+    with exclusive_folder_lock(directory, wait) as locked:
+        if not locked:
+            return False
+        dead = {kind: dead_files(directory, kind) for kind in ARCHIVED_TYPES}
+        if any(dead.values()):
+            before = served_totals(directory)
+            for kind, files in dead.items():
+                if files:
+                    fold(files, directory / f"{kind}_{ARCHIVE}.db")
+            keep_served_totals(directory, before)
+        return True
+
+
+def dead_files(directory: Path, kind: str) -> list[Path]:
+    """The files of one metric type written by processes that no longer exist."""
+    files = []
+    for path in directory.glob(f"{kind}_*.db"):
+        owner = path.stem.removeprefix(f"{kind}_")
+        if owner.isdigit() and not process_exists(int(owner)):
+            files.append(path)
+    return files
+
+
+def process_exists(pid: int) -> bool:
+    """True for a running process, and for one that has ended but not been reaped yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
+def fold(dead: list[Path], archive: Path) -> None:
+    """Add the samples of the `dead` files to `archive`, then remove them.
+
+    Call under the exclusive lock. The new archive is written aside and the dead files are set
+    aside (renamed out of the *.db files that scrapes read) before it replaces the old one: at
+    every step, each sample is counted once, or the step is undone.
+    """
     totals: dict[str, float] = {}
-    for source in (archive, dead):
+    for source in (archive, *dead):
         if source.exists():
             for key, value, _, _ in MmapedDict.read_all_values_from_file(str(source)):
                 totals[key] = totals.get(key, 0.0) + value
-    # Written aside and renamed over the archive: if the master dies meanwhile, the archive and
-    # the dead worker's file are both still whole.
     staging = archive.with_suffix(".staging")
     staging.unlink(missing_ok=True)
     written = MmapedDict(str(staging))
@@ -66,5 +136,54 @@ def fold(dead: Path, archive: Path) -> None:
             written.write_value(key, value, 0.0)
     finally:
         written.close()
-    os.replace(staging, archive)
-    dead.unlink()
+    set_aside: list[tuple[Path, Path]] = []
+    try:
+        for path in dead:
+            set_aside.append((path.rename(path.with_suffix(".folded")), path))
+        os.replace(staging, archive)
+    except OSError:
+        for aside, path in set_aside:
+            aside.rename(path)
+        raise
+    for aside, _ in set_aside:
+        aside.unlink(missing_ok=True)
+
+
+def served_totals(directory: Path) -> dict[SampleId, float]:
+    """Every sample /metrics would serve now, added up as it adds them."""
+    collector = MultiProcessCollector(None, path=str(directory))
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for metric in collector.collect()
+        for sample in metric.samples
+    }
+
+
+def keep_served_totals(directory: Path, before: dict[SampleId, float]) -> None:
+    """Raise archived values until no sample served is below what it was before a fold.
+
+    /metrics adds the files' values in the order it lists them, and a fold groups the dead
+    workers' values with the archive's: a float total such as a histogram's _sum can then come
+    out one unit in the last place lower. Prometheus would read that as a counter reset.
+    """
+    for _ in range(MAX_NUDGES):
+        after = served_totals(directory)
+        short = {sample for sample, value in before.items() if after.get(sample, value) < value}
+        if not short:
+            return
+        for kind in ARCHIVED_TYPES:
+            archive = directory / f"{kind}_{ARCHIVE}.db"
+            if archive.exists():
+                nudge(archive, short)
+
+
+def nudge(archive: Path, samples: Collection[SampleId]) -> None:
+    """Raise each of these samples' values in `archive` to the next float up."""
+    values = MmapedDict(str(archive))
+    try:
+        for key, value, timestamp in values.read_all_values():
+            _, name, labels, _ = json.loads(key)
+            if (name, tuple(sorted(labels.items()))) in samples:
+                values.write_value(key, math.nextafter(value, math.inf), timestamp)
+    finally:
+        values.close()

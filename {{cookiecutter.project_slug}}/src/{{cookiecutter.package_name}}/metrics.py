@@ -149,7 +149,7 @@ def expose(app: FastAPI, registry: CollectorRegistry) -> None:
 
     # A plain function, run in the thread pool: reading many workers' files takes a while.
     def metrics() -> Response:
-        with folder_lock(folder, exclusive=False) if folder else nullcontext():
+        with folder_lock(folder) if folder else nullcontext():
             body = generate_latest(served)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -71,6 +71,10 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no ty
         # Then uvicorn cancels the requests still running, and the app's own shutdown gets the
         # last second before gunicorn's SIGKILL.
         self.config.timeout_graceful_shutdown = max(self.cfg.graceful_timeout - 1, 1)
+
+    def run(self) -> None:
         # The sockets themselves, not gunicorn's wrappers: uvloop then detaches each one from
-        # its file descriptor when it closes it, instead of closing it a second time.
+        # its file descriptor when it closes it, instead of closing it a second time. Here
+        # rather than in __init__: with reuse_port, gunicorn gives the forked worker new ones.
         self.sockets = [getattr(listener, "sock", listener) for listener in self.sockets]
+        super().run()
