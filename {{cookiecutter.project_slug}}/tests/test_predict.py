@@ -5,10 +5,13 @@ from typing import Any
 import pytest
 from fastapi import APIRouter, Request, Response
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.metadata import FLOAT32_MAX, ModelMetadata
+from {{ cookiecutter.package_name }}.payload import first_problems
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.routes import DirectRoute
+from {{ cookiecutter.package_name }}.schemas import PredictRequest
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
@@ -227,6 +230,15 @@ def test_an_error_body_lists_the_first_problems_only(client: TestClient, row: Ro
     assert [error["field"] for error in body["errors"]] == [
         f"instances[0].unknown_{i}" for i in range(50)
     ]
+
+
+@pytest.mark.parametrize("unknown", [3, 5000])
+def test_the_first_problems_are_those_pydantic_lists_first(row: Row, unknown: int) -> None:
+    body = json.dumps({"instances": [row | {f"unknown_{i}": 1.0 for i in range(unknown)}]})
+    with pytest.raises(ValidationError) as raised:
+        PredictRequest.model_validate_json(body)
+    every = raised.value.errors(include_url=False, include_context=False, include_input=False)
+    assert first_problems(raised.value, 50) == every[:50]
 
 
 def test_an_error_body_cuts_long_names_short(client: TestClient, row: Row) -> None:

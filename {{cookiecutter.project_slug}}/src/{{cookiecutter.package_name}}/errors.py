@@ -48,6 +48,14 @@ class TooManyRowsError(ServiceError):
     status_code = 422
 
 
+class BodyValidationError(RequestValidationError):
+    """The problems of an invalid body: the first MAX_ERRORS of them, and how many in all."""
+
+    def __init__(self, errors: Sequence[Any], total: int) -> None:
+        super().__init__(errors)
+        self.total = total
+
+
 class BodyRefusedError(ServiceError):
     """A request refused before the rest of its body is read, which it will never be.
 
@@ -76,9 +84,12 @@ def error_response(
     detail: str,
     errors: Sequence[dict[str, str]] = (),
     headers: Mapping[str, str] | None = None,
+    total: int | None = None,
 ) -> JSONResponse:
-    if len(errors) > MAX_ERRORS:
-        detail = f"{detail}: {len(errors)} problems, the first {MAX_ERRORS} listed"
+    """The error body; `total` counts the problems when `errors` holds only the first ones."""
+    total = len(errors) if total is None else total
+    if total > MAX_ERRORS:
+        detail = f"{detail}: {total} problems, the first {MAX_ERRORS} listed"
     body: dict[str, Any] = {
         "detail": clip(detail),
         "errors": [
@@ -121,7 +132,8 @@ async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
     errors = [
         {"field": field_name(problem["loc"]), "message": problem["msg"]} for problem in problems
     ]
-    return error_response(422, "the request is not valid", errors)
+    total = exc.total if isinstance(exc, BodyValidationError) else None
+    return error_response(422, "the request is not valid", errors, total=total)
 
 
 async def handle_http_error(_: Request, exc: Exception) -> JSONResponse:
