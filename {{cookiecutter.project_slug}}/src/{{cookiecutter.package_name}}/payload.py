@@ -60,11 +60,12 @@ def first_problems(error: ValidationError, limit: int) -> Sequence[Mapping[str, 
     text = error.json(include_url=False, include_context=False, include_input=False)
     decoder = json.JSONDecoder()
     problems: list[Mapping[str, Any]] = []
-    position = 1  # past the "[": the array is compact, its items separated by "," alone
+    position = 0
     while len(problems) < limit:
+        while text[position] in "[, \n":  # past the array's opening and each separator
+            position += 1
         problem, position = decoder.raw_decode(text, position)
         problems.append(problem | {"loc": tuple(problem["loc"])})
-        position += 1
     return problems
 
 
