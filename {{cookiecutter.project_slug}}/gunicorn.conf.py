@@ -67,8 +67,10 @@ def reset_metrics_dir() -> None:
     """Start from an empty metrics folder: files of a previous run would be counted again."""
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
+    # *.staging and *.folded: what a master stopped in the middle of a fold left (metric_files).
+    for pattern in ("*.db", "*.staging", "*.folded"):
+        for stale in metrics_dir.glob(pattern):
+            stale.unlink()
 
 
 def halt_once_on_boot_failure(server: Arbiter) -> None:

@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,9 +37,8 @@ ARCHIVE = "archive"
 LOCK_FILE = "folder.lock"
 # How long the master waits for scrapes to let go of the folder before leaving the fold for later.
 LOCK_WAIT_SECONDS = 1.0
-# A folded total can come out a few units in the last place below the one served before (see
-# keep_served_totals); each round raises the archive's values by one.
-MAX_NUDGES = 64
+# Rounds of keep_served_totals: one nearly always does, a second absorbs the rounding of the first.
+MAX_NUDGES = 8
 
 # A sample as /metrics serves it: name and sorted labels.
 SampleId = tuple[str, tuple[tuple[str, str], ...]]
@@ -150,11 +149,12 @@ def fold(dead: list[Path], archive: Path) -> None:
 
 
 def served_totals(directory: Path) -> dict[SampleId, float]:
-    """Every sample /metrics would serve now, added up as it adds them."""
+    """The samples of the archived types that /metrics would serve now, added up as it does."""
     collector = MultiProcessCollector(None, path=str(directory))
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for metric in collector.collect()
+        if metric.type in ARCHIVED_TYPES
         for sample in metric.samples
     }
 
@@ -168,7 +168,11 @@ def keep_served_totals(directory: Path, before: dict[SampleId, float]) -> None:
     """
     for _ in range(MAX_NUDGES):
         after = served_totals(directory)
-        short = {sample for sample, value in before.items() if after.get(sample, value) < value}
+        short = {
+            sample: value - after[sample]
+            for sample, value in before.items()
+            if sample in after and after[sample] < value
+        }
         if not short:
             return
         for kind in ARCHIVED_TYPES:
@@ -177,13 +181,17 @@ def keep_served_totals(directory: Path, before: dict[SampleId, float]) -> None:
                 nudge(archive, short)
 
 
-def nudge(archive: Path, samples: Collection[SampleId]) -> None:
-    """Raise each of these samples' values in `archive` to the next float up."""
+def nudge(archive: Path, shortfalls: Mapping[SampleId, float]) -> None:
+    """Raise these samples' values in `archive` by their shortfall, or to the next float up."""
     values = MmapedDict(str(archive))
     try:
         for key, value, timestamp in values.read_all_values():
             _, name, labels, _ = json.loads(key)
-            if (name, tuple(sorted(labels.items()))) in samples:
-                values.write_value(key, math.nextafter(value, math.inf), timestamp)
+            shortfall = shortfalls.get((name, tuple(sorted(labels.items()))))
+            if shortfall is not None:
+                raised = value + shortfall
+                if raised == value:
+                    raised = math.nextafter(value, math.inf)
+                values.write_value(key, raised, timestamp)
     finally:
         values.close()
