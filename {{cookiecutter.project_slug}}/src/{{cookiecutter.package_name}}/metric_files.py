@@ -60,14 +60,14 @@ def exclusive_folder_lock(directory: Path, wait: float) -> Iterator[bool]:
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
             except BlockingIOError:
+                held = False
                 if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.01)
-            else:
-                yield True
-                return
+                    break
+            time.sleep(0.01)
+        yield held
 
 
 def retire_worker(pid: int, directory: Path, wait: float = LOCK_WAIT_SECONDS) -> bool:
@@ -118,9 +118,9 @@ def process_exists(pid: int) -> bool:
 def fold(dead: list[Path], archive: Path) -> None:
     """Add the samples of the `dead` files to `archive`, then remove them.
 
-    Call under the exclusive lock. The new archive is written aside and the dead files are set
-    aside (renamed out of the *.db files that scrapes read) before it replaces the old one: at
-    every step, each sample is counted once, or the step is undone.
+    Call under the exclusive lock, so that scrapes see the folder before the fold or after it.
+    The new archive is written aside, and the dead files are renamed out of the *.db files that
+    scrapes read before it replaces the old one; if that fails, they are renamed back.
     """
     totals: dict[str, float] = {}
     for source in (archive, *dead):
