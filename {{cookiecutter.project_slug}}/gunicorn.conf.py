@@ -65,12 +65,12 @@ def on_starting(server: Arbiter) -> None:
 
 def reset_metrics_dir() -> None:
     """Start from an empty metrics folder: files of a previous run would be counted again."""
+    # Imported here, not at the top: see child_exit.
+    from {{ cookiecutter.package_name }}.metric_files import clear_folder  # noqa: PLC0415
+
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    # *.staging and *.folded: what a master stopped in the middle of a fold left (metric_files).
-    for pattern in ("*.db", "*.staging", "*.folded"):
-        for stale in metrics_dir.glob(pattern):
-            stale.unlink()
+    clear_folder(metrics_dir)
 
 
 def halt_once_on_boot_failure(server: Arbiter) -> None:

@@ -35,6 +35,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 ARCHIVED_TYPES = ("counter", "histogram", "summary")
 ARCHIVE = "archive"
 LOCK_FILE = "folder.lock"
+# A new archive being written, and a dead worker's file between its fold and its removal.
+STAGING_SUFFIX = ".staging"
+FOLDED_SUFFIX = ".folded"
 # How long the master waits for scrapes to let go of the folder before leaving the fold for later.
 LOCK_WAIT_SECONDS = 1.0
 # Rounds of keep_served_totals: one nearly always does, a second absorbs the rounding of the first.
@@ -42,6 +45,13 @@ MAX_NUDGES = 8
 
 # A sample as /metrics serves it: name and sorted labels.
 SampleId = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def clear_folder(directory: Path) -> None:
+    """Remove every metric file, and what a master stopped in the middle of a fold left."""
+    for pattern in ("*.db", f"*{STAGING_SUFFIX}", f"*{FOLDED_SUFFIX}"):
+        for stale in directory.glob(pattern):
+            stale.unlink()
 
 
 @contextmanager
@@ -127,7 +137,7 @@ def fold(dead: list[Path], archive: Path) -> None:
         if source.exists():
             for key, value, _, _ in MmapedDict.read_all_values_from_file(str(source)):
                 totals[key] = totals.get(key, 0.0) + value
-    staging = archive.with_suffix(".staging")
+    staging = archive.with_suffix(STAGING_SUFFIX)
     staging.unlink(missing_ok=True)
     written = MmapedDict(str(staging))
     try:
@@ -138,7 +148,7 @@ def fold(dead: list[Path], archive: Path) -> None:
     set_aside: list[tuple[Path, Path]] = []
     try:
         for path in dead:
-            set_aside.append((path.rename(path.with_suffix(".folded")), path))
+            set_aside.append((path.rename(path.with_suffix(FOLDED_SUFFIX)), path))
         os.replace(staging, archive)
     except OSError:
         for aside, path in set_aside:
