@@ -74,6 +74,13 @@ class Gunicorn:
                 pytest.fail(f"fewer than {pids} workers were ready after {STARTUP_TIMEOUT} s")
             time.sleep(0.2)
 
+    def wait_for_a_new_worker(self, known: set[int], timeout: float) -> None:
+        """Wait until a worker not in `known` is ready (after a restart or a reload)."""
+        deadline = time.monotonic() + timeout
+        while not self.ready_pids() - known:
+            assert time.monotonic() < deadline, f"no new worker was ready after {timeout} s"
+            time.sleep(0.2)
+
     def live_worker_pids(self) -> list[int]:
         live = []
         for pid in self.booted_pids():
