@@ -8,17 +8,19 @@ FRAMEWORK = "{{ cookiecutter.model_framework }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 SLUG = "{{ cookiecutter.project_slug }}"
 
-# Each framework ships its own predictor and training script; only the chosen pair is kept.
+# Each framework ships its own predictor and training script, and may ship modules and tests of
+# its own; only the chosen framework's files are kept.
 FRAMEWORKS_DIR = Path("_frameworks")
 
 
-def use_framework(framework: str, package_dir: Path) -> None:
+def use_framework(framework: str, package_dir: Path, tests_dir: Path) -> None:
     chosen = FRAMEWORKS_DIR / framework
     if not chosen.is_dir():
         print(f"ERROR: model_framework {framework!r} has no files in the template", file=sys.stderr)
         sys.exit(1)
     for source in chosen.iterdir():
-        shutil.move(str(source), package_dir / source.name)
+        destination = tests_dir if source.name.startswith("test_") else package_dir
+        shutil.move(str(source), destination / source.name)
     shutil.rmtree(FRAMEWORKS_DIR)
 
 
@@ -38,7 +40,7 @@ Put your own model in: edit src/{PACKAGE}/predictor.py (see README.md).
 
 
 def main() -> None:
-    use_framework(FRAMEWORK, Path("src") / PACKAGE)
+    use_framework(FRAMEWORK, Path("src") / PACKAGE, Path("tests"))
     print_next_steps()
 
 

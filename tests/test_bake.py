@@ -68,6 +68,11 @@ def test_only_the_chosen_framework_is_kept(
     assert kept in (package / "train.py").read_text()
     for path in package.glob("*.py"):
         assert removed not in path.read_text(), f"{path.name} mentions {removed}"
+    for path in (project / "tests").glob("*.py"):
+        assert removed not in path.read_text(), f"tests/{path.name} mentions {removed}"
+    # A framework's own tests go with the project's tests, not into the package.
+    assert not list(package.glob("test_*.py"))
+    assert (project / "tests" / "test_booster_predict.py").exists() == (framework == "xgboost")
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     dependencies = " ".join(pyproject["project"]["dependencies"])
     assert removed not in dependencies

@@ -33,6 +33,7 @@ def test_bench_reports_the_service_against_its_limits() -> None:
     report = "\n".join(lines)
     for reference in (
         "(a) the model in-process",
+        "for comparison, XGBoost's own Booster.inplace_predict",
         "(b) a minimal ASGI app",
         "worker RSS",
         "start to ready",
@@ -41,6 +42,8 @@ def test_bench_reports_the_service_against_its_limits() -> None:
     assert "micro-batching on, 1 row, concurrency 32" in report
     assert re.search(r"^micro-batching on, 1 row, concurrency 1: p50 \d+\.\d+ ms", report, re.M)
     assert re.search(r"^\(d\) at concurrency 32: single \d+% of limit", report, re.MULTILINE)
+    instead = r"^with inplace_predict's time as t_model instead: .* single \d+%, batch \d+%$"
+    assert re.search(instead, report, re.M)
     # The model's own time inside the service, read from its metrics during the run.
     service_line = (
         r"single, micro-batching off, concurrency 32 .* model \d+\.\d+ ms, 1\.0 rows a call$"
