@@ -6,14 +6,15 @@ of which the trees take about 20:
 - about 40 us is the Python wrapper: its checks for every kind of data frame, and the result
   turned into a NumPy array by way of a class it defines anew at each call;
 - about 20 us is a new proxy matrix, which XGBoost makes when it is given none: each one reads
-  the cgroup's CPU quota from /sys, a dozen system calls per prediction.
+  the cgroup's CPU quota from /sys, several system calls per prediction.
 
 `BoosterPredict` makes the same C call (XGBoosterPredictFromDense, XGBoost's public C API) with
-a proxy matrix kept per thread, and copies the result out directly (README.md, "Performance",
-gives what that gains under load).
+a proxy matrix kept per thread, and copies the result out directly (README.md, "Serve your own
+model", gives what that gains under load).
 
-It predicts values ("type 0": probabilities for a classifier), over every tree, from a
-C-contiguous float32 matrix; for margins, leaves or contributions, call `inplace_predict`.
+It predicts values ("type 0": probabilities for a classifier), over every tree, from a matrix
+of numbers (copied to float32 first unless it is one already: XGBoost computes in float32); for
+margins, leaves or contributions, call `inplace_predict`.
 """
 
 import ctypes
