@@ -19,8 +19,12 @@ def use_framework(framework: str, package_dir: Path, tests_dir: Path) -> None:
         print(f"ERROR: model_framework {framework!r} has no files in the template", file=sys.stderr)
         sys.exit(1)
     for source in chosen.iterdir():
-        destination = tests_dir if source.name.startswith("test_") else package_dir
-        shutil.move(str(source), destination / source.name)
+        is_test = source.name.startswith("test_") and source.suffix == ".py"
+        destination = (tests_dir if is_test else package_dir) / source.name
+        if destination.exists():
+            print(f"ERROR: {source} would replace {destination}", file=sys.stderr)
+            sys.exit(1)
+        shutil.move(str(source), destination)
     shutil.rmtree(FRAMEWORKS_DIR)
 
 

@@ -2,11 +2,21 @@ import ast
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
 from .conftest import TEMPLATE, bake
+
+
+def load_hook(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location("hook", TEMPLATE / "hooks" / name)
+    assert spec is not None
+    assert spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
 
 
 @pytest.mark.parametrize(
@@ -38,11 +48,7 @@ def test_invalid_name_is_rejected_with_its_reason_and_nothing_is_left(
 
 
 def test_every_package_the_generated_project_imports_is_a_name_it_refuses(baked: Path) -> None:
-    spec = importlib.util.spec_from_file_location("hook", TEMPLATE / "hooks" / "pre_gen_project.py")
-    assert spec is not None
-    assert spec.loader is not None
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
+    hook = load_hook("pre_gen_project.py")
     imported = set()
     for path in baked.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -58,3 +64,37 @@ def test_a_name_with_punctuation_is_slugified_into_valid_names(tmp_path: Path) -
     project = bake(tmp_path, project_name="Churn Model (v2)!")
     assert project.name == "churn-model-v2"
     assert (project / "src" / "churn_model_v2").is_dir()
+
+
+def framework_files(root: Path, *names: str) -> tuple[Path, Path]:
+    """A framework folder holding `names`, beside an empty package and tests folder."""
+    chosen = root / "_frameworks" / "xgboost"
+    chosen.mkdir(parents=True)
+    for name in names:
+        (chosen / name).write_text(f"# {name}\n")
+    (root / "package").mkdir()
+    (root / "tests").mkdir()
+    return root / "package", root / "tests"
+
+
+def test_a_frameworks_tests_go_to_the_tests_and_its_other_files_to_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    package, tests = framework_files(tmp_path, "predictor.py", "test_predictor.py", "test_rows.csv")
+    load_hook("post_gen_project.py").use_framework("xgboost", package, tests)
+    assert sorted(path.name for path in package.iterdir()) == ["predictor.py", "test_rows.csv"]
+    assert [path.name for path in tests.iterdir()] == ["test_predictor.py"]
+    assert not (tmp_path / "_frameworks").exists()
+
+
+def test_a_framework_file_never_replaces_one_of_the_projects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    package, tests = framework_files(tmp_path, "test_predict.py")
+    (tests / "test_predict.py").write_text("# the project's own\n")
+    with pytest.raises(SystemExit):
+        load_hook("post_gen_project.py").use_framework("xgboost", package, tests)
+    assert "would replace" in capsys.readouterr().err
+    assert (tests / "test_predict.py").read_text() == "# the project's own\n"

@@ -13,8 +13,9 @@ a proxy matrix kept per thread, and copies the result out directly (README.md, "
 model", gives what that gains under load).
 
 It predicts values ("type 0": probabilities for a classifier), over every tree, from a matrix
-of numbers (copied to float32 first unless it is one already: XGBoost computes in float32); for
-margins, leaves or contributions, call `inplace_predict`.
+of numbers (copied to float32 first unless it is one already: XGBoost computes in float32). For
+margins, call `booster.inplace_predict(x, predict_type="margin")`; for leaf indices or feature
+contributions, `booster.predict(xgb.DMatrix(x), pred_leaf=True)` or `pred_contribs=True`.
 """
 
 import ctypes
@@ -57,7 +58,8 @@ class _ProxyMatrix:
     def __init__(self) -> None:
         self.handle = ctypes.c_void_p()
         _check(_LIB.XGProxyDMatrixCreate(ctypes.byref(self.handle)))
-        weakref.finalize(self, _LIB.XGDMatrixFree, self.handle)
+        # Not at exit: a daemon thread may still be predicting with it then.
+        weakref.finalize(self, _LIB.XGDMatrixFree, self.handle).atexit = False
 
 
 class BoosterPredict:
@@ -73,11 +75,18 @@ class BoosterPredict:
         self._proxies = threading.local()
 
     def __call__(self, x: NDArray[Any]) -> NDArray[np.float32]:
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = np.asarray(x)
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            if x.dtype.kind not in "biuf":
+                raise TypeError(f"expected a matrix of numbers, got one of {x.dtype}")
+            with np.errstate(over="ignore"):  # beyond float32's range: infinite, as in XGBoost
+                x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self._features:
             raise ValueError(
                 f"expected a matrix of {self._features} columns, got one of shape {x.shape}"
             )
+        if len(x) == 0:
+            return np.empty(0, dtype=np.float32)  # as inplace_predict returns, for any model
         proxy = getattr(self._proxies, "matrix", None)
         if proxy is None:
             proxy = self._proxies.matrix = _ProxyMatrix()
@@ -101,8 +110,6 @@ class BoosterPredict:
         )
         out_shape = tuple(shape[: dims.value])
         size = math.prod(out_shape)
-        if size == 0:
-            return np.empty(out_shape, dtype=np.float32)
         # Copied at once: the buffer is XGBoost's, reused by this thread's next call.
         buffer = (ctypes.c_float * size).from_address(ctypes.addressof(values.contents))
         return np.frombuffer(buffer, dtype=np.float32).reshape(out_shape).copy()

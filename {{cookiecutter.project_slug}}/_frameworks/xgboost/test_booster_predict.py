@@ -1,4 +1,4 @@
-"""BoosterPredict gives exactly what Booster.inplace_predict gives, for every model shape."""
+"""BoosterPredict gives exactly what Booster.inplace_predict gives."""
 
 import threading
 from pathlib import Path
@@ -29,16 +29,27 @@ def matrix(rows: int, columns: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("rows", [1, 7, 100, 1000])
 def test_the_sample_model_predicts_as_inplace_predict_does(booster: xgb.Booster, rows: int) -> None:
     x = matrix(rows, booster.num_features(), seed=rows) * 50
+    x[::3, ::4] = np.nan  # missing values, which take each split's default branch
+    x[1::3, ::5] = 0.0  # and zeros, which are values, not missing ones
     predicted = BoosterPredict(booster)(x)
     assert predicted.dtype == np.float32
     np.testing.assert_array_equal(predicted, booster.inplace_predict(x))
+
+
+def test_no_rows_give_what_inplace_predict_gives(booster: xgb.Booster) -> None:
+    x = matrix(0, booster.num_features(), seed=0)
+    predicted = BoosterPredict(booster)(x)
+    assert predicted.shape == booster.inplace_predict(x).shape == (0,)
 
 
 @pytest.mark.parametrize(
     ("params", "labels", "shape"),
     [
         ({"objective": "multi:softprob", "num_class": 3}, np.arange(60) % 3, (9, 3)),
+        ({"objective": "multi:softmax", "num_class": 3}, np.arange(60) % 3, (9,)),
+        ({"objective": "binary:logitraw"}, np.arange(60) % 2, (9,)),
         ({"objective": "reg:squarederror"}, np.linspace(0, 1, 60), (9,)),
+        ({"objective": "count:poisson"}, np.arange(60) % 7, (9,)),
     ],
 )
 def test_other_model_shapes_predict_as_inplace_predict_does(
@@ -51,19 +62,44 @@ def test_other_model_shapes_predict_as_inplace_predict_does(
     np.testing.assert_array_equal(predicted, booster.inplace_predict(x))
 
 
-def test_any_float_matrix_is_taken_as_float32(booster: xgb.Booster) -> None:
-    wide = matrix(20, 2 * booster.num_features(), seed=2).astype(np.float64)
-    strided = wide[:, ::2]  # neither float32 nor contiguous
-    expected = booster.inplace_predict(strided.astype(np.float32))
-    np.testing.assert_array_equal(BoosterPredict(booster)(strided), expected)
+def layouts(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The same values of `x`, laid out in memory in other ways."""
+    wide = np.repeat(x, 2, axis=1)
+    return {
+        "float32, strided": wide[:, ::2],
+        "float32, Fortran order": np.asfortranarray(x),
+        "float64": x.astype(np.float64),
+        "float64, strided": wide.astype(np.float64)[:, ::2],
+        "int64": np.round(x).astype(np.int64),
+    }
+
+
+def test_any_layout_of_numbers_predicts_as_inplace_predict_does(booster: xgb.Booster) -> None:
+    predict = BoosterPredict(booster)
+    x = matrix(20, booster.num_features(), seed=2) * 50
+    for name, laid_out in layouts(x).items():
+        expected = booster.inplace_predict(laid_out)
+        np.testing.assert_array_equal(predict(laid_out), expected, err_msg=name)
+
+
+def test_numbers_beyond_float32_are_infinite_as_in_xgboost(booster: xgb.Booster) -> None:
+    x = matrix(3, booster.num_features(), seed=6).astype(np.float64)
+    x[:, 0] = [1e39, -1e39, 1e300]
+    np.testing.assert_array_equal(BoosterPredict(booster)(x), booster.inplace_predict(x))
+
+
+def test_a_matrix_of_strings_is_refused(booster: xgb.Booster) -> None:
+    with pytest.raises(TypeError, match="a matrix of numbers"):
+        BoosterPredict(booster)(np.full((1, booster.num_features()), "1.5"))
 
 
 def test_a_result_is_not_overwritten_by_the_next_call(booster: xgb.Booster) -> None:
     predict = BoosterPredict(booster)
     first_x, second_x = matrix(5, 30, seed=3), matrix(5, 30, seed=4) * 100
+    expected = booster.inplace_predict(first_x).copy()
     first = predict(first_x)
-    predict(second_x)
-    np.testing.assert_array_equal(first, booster.inplace_predict(first_x))
+    predict(second_x)  # XGBoost writes this call's results where it wrote the first's
+    np.testing.assert_array_equal(first, expected)
 
 
 def test_a_matrix_of_the_wrong_width_is_refused(booster: xgb.Booster) -> None:
