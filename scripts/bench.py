@@ -323,23 +323,27 @@ def main() -> None:
                 stop_group(service)
 
     t_http = {name: 1 / minimal_loads[name, 32].rps for name in ("single", "batch")}
-    limit = {
-        "single": 1 / (t_model[1] + t_http["single"]),
-        "batch": 1 / (t_model[BATCH_ROWS] + t_http["batch"]),
-    }
+
+    def limits(t: dict[int, float]) -> dict[str, float]:
+        """1 / (t_model + t_http) for each body, with the model's times per call `t`."""
+        return {
+            "single": 1 / (t[1] + t_http["single"]),
+            "batch": 1 / (t[BATCH_ROWS] + t_http["batch"]),
+        }
+
+    def per_call(t: dict[int, float]) -> list[str]:
+        return [
+            f"  {n:>3} rows: {s * 1000:.3f} ms per call, {1 / s:.0f} calls/s" for n, s in t.items()
+        ]
+
+    limit = limits(t_model)
     report = [
         f"One gunicorn worker on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; each figure the best "
         f"of {RUNS} runs of {SECONDS} s.",
         "(a) the model in-process, through the predictor:",
-        *(
-            f"  {n:>3} rows: {t * 1000:.3f} ms per call, {1 / t:.0f} calls/s"
-            for n, t in t_model.items()
-        ),
+        *per_call(t_model),
         "    for comparison, XGBoost's own Booster.inplace_predict on the same rows as a matrix:",
-        *(
-            f"  {n:>3} rows: {t * 1000:.3f} ms per call, {1 / t:.0f} calls/s"
-            for n, t in t_inplace.items()
-        ),
+        *per_call(t_inplace),
         "(b) a minimal ASGI app under the same server:",
         *(row(f"{name} body, concurrency {c}", load) for (name, c), load in minimal_loads.items()),
         "(d) the minimal app, also calling the model per request on rows validated in advance:",
@@ -355,10 +359,7 @@ def main() -> None:
     single_share = service_loads["single", 32].rps / limit["single"]
     batch_share = service_loads["batch", 32].rps / limit["batch"]
     ceiling = {name: model_app_loads[name, 32].rps / limit[name] for name in limit}
-    inplace_limit = {
-        "single": 1 / (t_inplace[1] + t_http["single"]),
-        "batch": 1 / (t_inplace[BATCH_ROWS] + t_http["batch"]),
-    }
+    inplace_limit = limits(t_inplace)
     plumbing = {name: service_loads[name, 32].rps / model_app_loads[name, 32].rps for name in limit}
     report += [
         f"limit = 1 / (t_model + t_http): single {limit['single']:.0f} req/s, "

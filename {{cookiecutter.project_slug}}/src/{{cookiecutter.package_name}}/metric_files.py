@@ -47,6 +47,11 @@ MAX_NUDGES = 8
 SampleId = tuple[str, tuple[tuple[str, str], ...]]
 
 
+def archive_path(directory: Path, kind: str) -> Path:
+    """Where the dead workers' samples of one metric type are kept."""
+    return directory / f"{kind}_{ARCHIVE}.db"
+
+
 def clear_folder(directory: Path) -> None:
     """Remove every metric file, and what a master stopped in the middle of a fold left."""
     for pattern in ("*.db", f"*{STAGING_SUFFIX}", f"*{FOLDED_SUFFIX}"):
@@ -99,7 +104,7 @@ def retire_worker(pid: int, directory: Path, wait: float = LOCK_WAIT_SECONDS) ->
             before = served_totals(directory)
             for kind, files in dead.items():
                 if files:
-                    fold(files, directory / f"{kind}_{ARCHIVE}.db")
+                    fold(files, archive_path(directory, kind))
             keep_served_totals(directory, before)
         return True
 
@@ -186,7 +191,7 @@ def keep_served_totals(directory: Path, before: dict[SampleId, float]) -> None:
         if not short:
             return
         for kind in ARCHIVED_TYPES:
-            archive = directory / f"{kind}_{ARCHIVE}.db"
+            archive = archive_path(directory, kind)
             if archive.exists():
                 nudge(archive, short)
 
