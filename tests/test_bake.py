@@ -73,6 +73,7 @@ def test_only_the_chosen_framework_is_kept(
     # A framework's own tests go with the project's tests, not into the package.
     assert not list(package.glob("test_*.py"))
     assert (project / "tests" / "test_booster_predict.py").exists() == (framework == "xgboost")
+    assert kept in (project / "tests" / "test_predictor.py").read_text()
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     dependencies = " ".join(pyproject["project"]["dependencies"])
     assert removed not in dependencies

@@ -6,6 +6,7 @@ model's metadata file records a different feature schema.
 """
 
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -68,6 +69,7 @@ class Predictor:
     def __init__(self, estimator: Any, classes: list[str]) -> None:
         self._estimator = estimator
         self._classes = classes
+        self._width = len(Features.model_fields)
 
     @classmethod
     def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
@@ -83,7 +85,8 @@ class Predictor:
 
     def predict(self, rows: Sequence[Features]) -> Predictions:
         # A model's __dict__ keeps declaration order, which is the model's column order.
-        x = np.array([tuple(row.__dict__.values()) for row in rows], dtype=np.float64)
+        values = chain.from_iterable(row.__dict__.values() for row in rows)
+        x = np.fromiter(values, dtype=np.float64).reshape(len(rows), self._width)
         proba = self._estimator.predict_proba(x)
         return Predictions(
             outputs=[self._classes[i] for i in proba.argmax(axis=1)],

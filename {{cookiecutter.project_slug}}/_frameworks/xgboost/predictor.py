@@ -6,6 +6,7 @@ model's metadata file records a different feature schema.
 """
 
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -58,7 +59,8 @@ class Features(BaseModel):
 
 
 class Predictor:
-    """A binary XGBoost classifier saved in XGBoost's own format (JSON or UBJ, never pickle)."""
+    """An XGBoost classifier, binary or multi-class (multi:softprob), saved in XGBoost's own
+    format (JSON or UBJ, never pickle)."""
 
     framework: ClassVar[str] = "xgboost"
 
@@ -67,22 +69,41 @@ class Predictor:
         # sample's trees take for one row (booster_predict.py). Thread-safe, as it is.
         self._predict = BoosterPredict(booster)
         self._classes = classes
+        self._width = len(Features.model_fields)
 
     @classmethod
     def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
         booster = xgb.Booster(model_file=path)
         # One worker process per core by default: more threads would oversubscribe the CPU.
         booster.set_param({"nthread": threads})
-        if not metadata.classes:
-            raise ValueError("the metadata names no classes for this classifier")
-        return cls(booster, metadata.classes)
+        predictor = cls(booster, metadata.classes or [])
+        # A binary classifier predicts one probability per row, a multi-class one (multi:softprob)
+        # one per class: the metadata must name as many classes.
+        probe = predictor._predict(np.zeros((1, booster.num_features()), dtype=np.float32))
+        expected = 2 if probe.ndim == 1 else probe.shape[1]
+        if len(predictor._classes) != expected:
+            raise ValueError(
+                f"the model predicts {expected} classes; "
+                f"the metadata names {len(predictor._classes)}"
+            )
+        return predictor
 
     def predict(self, rows: Sequence[Features]) -> Predictions:
         # A model's __dict__ keeps declaration order, which is the model's column order.
-        x = np.array([tuple(row.__dict__.values()) for row in rows], dtype=np.float32)
+        values = chain.from_iterable(row.__dict__.values() for row in rows)
+        x = np.fromiter(values, dtype=np.float32).reshape(len(rows), self._width)
         scores = self._predict(x)
-        proba = np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
+        if scores.ndim == 2:  # a probability per class
+            return Predictions(
+                outputs=[self._classes[i] for i in scores.argmax(axis=1)],
+                probabilities=[dict(zip(self._classes, p, strict=True)) for p in scores.tolist()],
+            )
+        # The positive class's probability. Per row in Python: for a binary model that is
+        # several times cheaper than building a matrix of both classes (8 us for 100 rows,
+        # against 40). A tie goes to the first class, as argmax would have it.
+        negative, positive = self._classes
+        positives = scores.tolist()
         return Predictions(
-            outputs=[self._classes[i] for i in proba.argmax(axis=1)],
-            probabilities=[dict(zip(self._classes, p, strict=True)) for p in proba.tolist()],
+            outputs=[positive if p > 0.5 else negative for p in positives],
+            probabilities=[{negative: 1.0 - p, positive: p} for p in positives],
         )
