@@ -5,6 +5,7 @@ The service validates every request row against `Features`, and refuses to start
 model's metadata file records a different feature schema.
 """
 
+import json
 from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
@@ -74,19 +75,20 @@ class Predictor:
     @classmethod
     def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
         booster = xgb.Booster(model_file=path)
+        best = booster.attr("best_iteration")
+        if best is not None:
+            # Trained with early stopping: the file keeps the rounds after the best one, which
+            # XGBClassifier.predict_proba (and so the evaluation in the metadata) leaves out.
+            booster = booster[: int(best) + 1]
         # One worker process per core by default: more threads would oversubscribe the CPU.
         booster.set_param({"nthread": threads})
-        predictor = cls(booster, metadata.classes or [])
-        # A binary classifier predicts one probability per row, a multi-class one (multi:softprob)
-        # one per class: the metadata must name as many classes.
-        probe = predictor._predict(np.zeros((1, booster.num_features()), dtype=np.float32))
-        expected = 2 if probe.ndim == 1 else probe.shape[1]
-        if len(predictor._classes) != expected:
+        classes = metadata.classes or []
+        expected = class_count(booster)
+        if len(classes) != expected:
             raise ValueError(
-                f"the model predicts {expected} classes; "
-                f"the metadata names {len(predictor._classes)}"
+                f"the model predicts {expected} classes; the metadata names {len(classes)}"
             )
-        return predictor
+        return cls(booster, classes)
 
     def predict(self, rows: Sequence[Features]) -> Predictions:
         # A model's __dict__ keeps declaration order, which is the model's column order.
@@ -107,3 +109,17 @@ class Predictor:
             outputs=[positive if p > 0.5 else negative for p in positives],
             probabilities=[{negative: 1.0 - p, positive: p} for p in positives],
         )
+
+
+def class_count(booster: xgb.Booster) -> int:
+    """How many classes the booster gives a probability for, read from its objective."""
+    learner = json.loads(booster.save_config())["learner"]
+    objective = learner["objective"]["name"]
+    if objective == "binary:logistic":
+        return 2
+    if objective == "multi:softprob":
+        return int(learner["learner_model_param"]["num_class"])
+    raise ValueError(
+        f"the model's objective is {objective}, which gives no class probabilities: "
+        "Predictor serves binary:logistic and multi:softprob; adapt it to serve others"
+    )

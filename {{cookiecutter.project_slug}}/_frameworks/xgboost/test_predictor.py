@@ -73,7 +73,46 @@ def test_a_class_count_other_than_the_models_is_refused(
         Predictor.load(model_path, metadata.model_copy(update={"classes": CLASSES}), threads=1)
 
     labels = np.arange(len(test_rows)) % 3
-    booster = train(test_rows, labels, {"objective": "multi:softprob", "num_class": 3}, 1)
-    booster.save_model(tmp_path / "three.ubj")
+    train(test_rows, labels, {"objective": "multi:softprob", "num_class": 3}, 1).save_model(
+        tmp_path / "three.ubj"
+    )
     with pytest.raises(ValueError, match="the model predicts 3 classes; the metadata names 2"):
         Predictor.load(tmp_path / "three.ubj", metadata, threads=1)
+    three = metadata.model_copy(update={"classes": CLASSES})
+    predictor = Predictor.load(tmp_path / "three.ubj", three, threads=1)
+    assert predictor.predict(as_features(test_rows[:1])).outputs[0] in CLASSES
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"objective": "binary:logitraw"},  # margins, not probabilities
+        {"objective": "multi:softmax", "num_class": 2},  # class indices
+        {"objective": "reg:squarederror"},
+    ],
+)
+def test_an_objective_without_class_probabilities_is_refused(
+    metadata: ModelMetadata, test_rows: np.ndarray, tmp_path: Path, params: dict[str, object]
+) -> None:
+    labels = np.arange(len(test_rows)) % 2
+    train(test_rows, labels, params, 1).save_model(tmp_path / "other.ubj")
+    with pytest.raises(ValueError, match=f"objective is {params['objective']}"):
+        Predictor.load(tmp_path / "other.ubj", metadata, threads=1)
+
+
+def test_early_stopping_serves_the_best_round_as_xgboost_does(
+    metadata: ModelMetadata, test_rows: np.ndarray, tmp_path: Path
+) -> None:
+    data = load_sample_data(Features)
+    model = xgb.XGBClassifier(n_estimators=60, early_stopping_rounds=3, learning_rate=0.5)
+    model.fit(data.x_train, data.y_train, eval_set=[(data.x_test, data.y_test)], verbose=False)
+    assert model.best_iteration < 59  # it did stop early, leaving later rounds in the file
+    model.get_booster().save_model(tmp_path / "stopped.ubj")
+
+    result = Predictor.load(tmp_path / "stopped.ubj", metadata, threads=1).predict(
+        as_features(test_rows)
+    )
+
+    assert result.probabilities is not None
+    served = [p[(metadata.classes or [])[1]] for p in result.probabilities]
+    np.testing.assert_allclose(served, model.predict_proba(test_rows)[:, 1], rtol=1e-6)
