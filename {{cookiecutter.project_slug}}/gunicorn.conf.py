@@ -4,6 +4,7 @@ Most values come from the service's Settings ({{ cookiecutter.env_prefix }}* var
 worker count from WEB_CONCURRENCY (default 1). See README.md, "Production server".
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -21,7 +22,9 @@ wsgi_app = "{{ cookiecutter.package_name }}.app:create_app()"
 # uvicorn's worker, draining keep-alive connections when it stops (see worker.py).
 worker_class = "{{ cookiecutter.package_name }}.worker.Worker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-bind = f"{settings.host}:{settings.port}"
+# An IPv6 address in brackets: gunicorn splits "host:port" at the last colon.
+host = f"[{settings.host}]" if ":" in settings.host else settings.host
+bind = f"{host}:{settings.port}"
 
 # Each worker loads the model in its own lifespan. No preload_app: a model loaded before the
 # fork can hang on its first prediction in the child (https://github.com/dmlc/xgboost/issues/8040).
@@ -49,13 +52,22 @@ accesslog = None
 # is set here, before any worker imports the model's library: workers x threads = cores.
 os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
 
+
+def remove_metrics_dir(path: str, master_pid: int) -> None:
+    """Remove the folder, from the master only: forked workers run its exit handlers too."""
+    if os.getpid() == master_pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
 # /metrics adds them up, whichever worker answers. It must be set before a worker imports
 # prometheus_client, so it is set here in the master.
-# Without one given, a temporary folder of its own, removed on exit (see on_exit).
-METRICS_DIR_PREFIX = "{{ cookiecutter.project_slug }}-metrics-"
+# Without one given, a temporary folder of its own, removed when the master exits, whether at
+# the end or because it could not start (a port in use stops it before any server hook runs).
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+    made = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    atexit.register(remove_metrics_dir, made, os.getpid())
 
 
 def on_starting(server: Arbiter) -> None:
@@ -113,17 +125,3 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
         return
     if not folded and server.log is not None:
         server.log.info("scrapes held the metrics folder: worker %s's files fold later", worker.pid)
-
-
-def on_exit(server: Arbiter) -> None:
-    """Remove the metrics folder if this file made it.
-
-    Known by its name and place: a reload (HUP) runs this file again, with the variable by then
-    set, so a flag set when the folder was made would not survive it.
-    """
-    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    made_here = metrics_dir.parent == Path(tempfile.gettempdir()) and metrics_dir.name.startswith(
-        METRICS_DIR_PREFIX
-    )
-    if made_here:
-        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -362,24 +362,68 @@ def test_a_client_leaving_while_pipelined_answers_are_written_logs_no_error(
     assert errors == []
 
 
-def test_a_metrics_folder_of_its_own_is_removed_on_exit_even_after_a_reload(
+def test_a_metrics_folder_of_its_own_outlives_workers_and_reloads_but_not_gunicorn(
     tmp_path: Path, model_path: Path
 ) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     server = start_gunicorn(
-        tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp)
-    )
+        tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp),
+        **{f"{PREFIX}MAX_REQUESTS": "5"},
+    )  # fmt: skip
     try:
         server.wait_for_ready_workers(1)
         (made,) = temp.iterdir()
+        # A worker that leaves after its requests exits like any Python process, running the
+        # exit handlers it inherited from the master: the master's folder must outlive it.
         first = server.ready_pids()
+        deadline = time.monotonic() + FAILURE_TIMEOUT
+        while not server.ready_pids() - first:
+            assert time.monotonic() < deadline, "the worker did not restart"
+            with contextlib.suppress(OSError):
+                request(f"{server.url}/health/live")
+        assert made.is_dir()
+        second = server.ready_pids()
         server.process.send_signal(signal.SIGHUP)  # reloads gunicorn.conf.py, new workers
-        server.wait_for_a_new_worker(first, STARTUP_TIMEOUT)
+        server.wait_for_a_new_worker(second, STARTUP_TIMEOUT)
         assert list(made.glob("*.db"))
     finally:
         assert stop(server) == 0
     assert not made.exists()
+
+
+def test_a_metrics_folder_of_its_own_is_removed_when_gunicorn_cannot_start(
+    tmp_path: Path, model_path: Path
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        server = start_gunicorn(
+            tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp),
+            **{f"{PREFIX}PORT": port},
+        )  # fmt: skip
+        code = server.process.wait(timeout=FAILURE_TIMEOUT)
+    assert code != 0
+    assert any("Connection in use" in line["event"] for line in server.lines())
+    assert list(temp.iterdir()) == []
+
+
+def test_an_ipv6_address_is_served(tmp_path: Path, model_path: Path) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        pytest.skip(f"this machine has no IPv6 loopback: {error}")
+    server = start_gunicorn(tmp_path, model_path, workers=1, **{f"{PREFIX}HOST": "::1"})
+    try:
+        server.wait_for_ready_workers(1)
+        status, _ = request(f"http://[::1]:{server.port}/health/ready")
+        assert status == 200
+    finally:
+        assert stop(server) == 0
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
