@@ -281,20 +281,28 @@ def test_probes_are_get_routes_of_the_app_on_the_bind_port(
 
 
 def metrics_paths(manifests: list[Manifest]) -> set[str]:
-    """Where Prometheus scrapes the pods: the pod annotations, and the ServiceMonitor if any."""
+    """Where Prometheus scrapes the pods: the ServiceMonitor's path, or the pod annotations'."""
+    monitors = [manifest for manifest in manifests if manifest["kind"] == "ServiceMonitor"]
+    if monitors:
+        return {point["path"] for monitor in monitors for point in monitor["spec"]["endpoints"]}
     annotations = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
-    paths = {annotations["prometheus.io/path"]}
-    for monitor in (manifest for manifest in manifests if manifest["kind"] == "ServiceMonitor"):
-        paths |= {endpoint["path"] for endpoint in monitor["spec"]["endpoints"]}
-    return paths
+    return {annotations["prometheus.io/path"]}
 
 
-def test_metrics_are_scraped_from_the_metrics_route_on_the_container_port(
+def test_metrics_are_scraped_one_way_from_the_metrics_route_on_the_container_port(
     manifests: list[Manifest],
 ) -> None:
-    annotations = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert int(annotations["prometheus.io/port"]) == container_port(manifests, "http")
+    metadata = one(manifests, "Deployment")["spec"]["template"]["metadata"]
+    scrape_annotations = {
+        name: value for name, value in metadata.get("annotations", {}).items()
+        if name.startswith("prometheus.io/")
+    }  # fmt: skip
+    if any(manifest["kind"] == "ServiceMonitor" for manifest in manifests):
+        # Both, and a Prometheus that discovers pods both ways scrapes each twice.
+        assert scrape_annotations == {}
+    else:
+        assert scrape_annotations["prometheus.io/scrape"] == "true"
+        assert int(scrape_annotations["prometheus.io/port"]) == container_port(manifests, "http")
     # test_the_pods_configuration_serves_probes_and_metrics requests it from the server.
     assert metrics_paths(manifests) == {"/metrics"}
 
@@ -306,6 +314,8 @@ def test_service_monitor_selects_the_service_and_its_port(
     manifests = rendered["prod"]
     monitor = one(manifests, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    # What kube-prometheus-stack's Prometheus selects ServiceMonitors by, as for PrometheusRules.
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
     assert set(monitor["spec"]) == {"selector", "endpoints"}
     kubernetes_service = one(manifests, "Service")

@@ -128,6 +128,18 @@ def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(
     assert services["app"]["healthcheck"]["test"][1:] == dockerfile_healthcheck(baked)
 
 
+def test_compose_gives_the_app_longer_to_stop_than_gunicorns_graceful_timeout(
+    baked: Path,
+) -> None:
+    grace = compose(baked)["services"]["app"]["stop_grace_period"]
+    example = (baked / ".env.example").read_text()
+    graceful = re.search(r"^\w+_GRACEFUL_TIMEOUT=(\d+)$", example, re.MULTILINE)
+    assert graceful is not None
+    # Docker sends SIGKILL after the grace period: requests in flight need gunicorn's whole time.
+    assert re.fullmatch(r"\d+s", grace)
+    assert int(grace[:-1]) > int(graceful.group(1))
+
+
 def test_load_generator_runs_only_in_its_profile_with_the_locustfile_mounted(baked: Path) -> None:
     locust = compose(baked)["services"]["locust"]
     assert locust["profiles"] == ["loadtest"]

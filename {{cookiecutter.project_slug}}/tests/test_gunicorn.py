@@ -269,7 +269,7 @@ def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: Mode
     for client in clients:
         client.sendall(head + body[:half])
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while scrape(server)["in_flight"] < len(clients) + 1:  # + the scrape itself
+    while scrape(server)["in_flight"] < len(clients):
         assert time.monotonic() < deadline, "the slow requests never all started"
         time.sleep(0.1)
 
@@ -335,8 +335,17 @@ def test_a_request_stalled_mid_body_does_not_hold_a_restarting_worker(
                 assert request(f"{server.url}/health/live")[0] == 200
             # Else the restarting worker hung on the request.
             server.wait_for_a_new_worker(first, GRACEFUL_TIMEOUT + STARTUP_TIMEOUT / 3)
+            stalled.settimeout(FAILURE_TIMEOUT)
+            answer = http.client.HTTPResponse(stalled)
+            answer.begin()
+            # Told to send it again, in the service's own error body.
+            assert answer.status == 503
+            assert answer.getheader("Connection") == "close"
+            assert json.loads(answer.read())["request_id"] == answer.getheader("X-Request-ID")
         cancelled = [line for line in server.lines() if line["event"].startswith("Cancel 1 ")]
         assert len(cancelled) == 1  # the worker gave up on it by itself
+        assert [line["status"] for line in server.events("request")][-1:] == [503]
+        assert not [line for line in server.lines() if "exception" in line]
     finally:
         stop(server)
 

@@ -67,7 +67,9 @@ def test_docs_pages_are_counted_by_path_and_unknown_methods_as_other(client: Tes
 
 def test_metrics_route_is_not_itself_counted(client: TestClient) -> None:
     client.get("/metrics")
-    assert 'handler="/metrics"' not in client.get("/metrics").text
+    text = client.get("/metrics").text
+    assert 'handler="/metrics"' not in text
+    assert sample(text, "http_requests_inprogress") == 0  # nor the scrape under way
 
 
 def test_metrics_report_the_process_cpu_memory_and_runtime(client: TestClient) -> None:

@@ -152,14 +152,30 @@ async def handle_client_disconnect(_: Request, exc: Exception) -> Response:
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
-async def handle_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    # The traceback goes to the log, never to the client.
-    request_id = current_request_id()
+def unexpected_error_response(
+    exc: BaseException, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The 500 for an error nothing expected: its traceback goes to the log, never the client."""
     log.error("unhandled_error", exc_info=exc)
-    # This response is sent outside ObservabilityMiddleware, so it sets the header itself.
+    return error_response(500, "internal server error", headers=headers)
+
+
+def worker_stopping_response() -> JSONResponse:
+    """The answer to a request still running when its stopping worker's time is up (worker.py).
+
+    A 503 on a closing connection: the client can send the request again, to another worker.
+    """
     return error_response(
-        500, "internal server error", headers={HEADER: request_id} if request_id else None
-    )
+        503, "the server stopped before it could answer: send the request again",
+        headers={"Connection": "close"},
+    )  # fmt: skip
+
+
+async def handle_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    # Errors raised inside ObservabilityMiddleware are answered there (middleware.py); this is
+    # for the rest. The response is sent outside the middleware, so it sets the header itself.
+    request_id = current_request_id()
+    return unexpected_error_response(exc, headers={HEADER: request_id} if request_id else None)
 
 
 def add_error_handlers(app: FastAPI) -> None:

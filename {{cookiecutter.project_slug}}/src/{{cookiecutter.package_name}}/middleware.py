@@ -1,10 +1,12 @@
 """The service's one middleware, pure ASGI (BaseHTTPMiddleware would cost a task per request)."""
 
+import asyncio
 import time
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import unexpected_error_response, worker_stopping_response
 from .metrics import HttpMetrics
 from .request_id import HEADER, start_request
 
@@ -19,7 +21,7 @@ KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 OTHER_METHOD = "other"
-# Not counted in the HTTP metrics: Prometheus's own scrapes.
+# Not counted in the HTTP metrics: Prometheus's own scrapes (a route's path is its template).
 UNMEASURED_ROUTES = frozenset({"/metrics"})
 
 
@@ -53,8 +55,7 @@ class ObservabilityMiddleware:
         )
         request_id = start_request(client_id.decode("latin-1") if client_id else None)
         id_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
-        # Stays 500 if the app raises before responding: that is what the client receives.
-        status = 500
+        status: int | None = None  # until the response starts
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -63,13 +64,31 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        in_flight = self.metrics.in_flight
-        in_flight.inc()
+        # Scrapes are left out, as from the other HTTP metrics: the gauge would never show 0.
+        in_flight = None if scope["path"] in UNMEASURED_ROUTES else self.metrics.in_flight
+        if in_flight is not None:
+            in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when a stopping worker's time is up
+            # (worker.py). Answered here, the client gets a 503 it can retry, rather than the
+            # server's plain-text 500, and the log no traceback.
+            if status is not None:
+                raise
+            await worker_stopping_response()(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered here and logged once: raised further, Starlette's outermost middleware
+            # would answer it, and the server log the same traceback a second time.
+            if status is not None:
+                raise
+            await unexpected_error_response(exc)(scope, receive, send_with_id)
         finally:
+            # None if not even an error could be answered: the server then sends its own 500.
+            status = status or 500
             seconds = time.perf_counter() - start
-            in_flight.dec()
+            if in_flight is not None:
+                in_flight.dec()
             route = route_template(scope)
             if route not in UNMEASURED_ROUTES:
                 method = scope["method"]
