@@ -7,6 +7,7 @@ worker count from WEB_CONCURRENCY (default 1). See README.md, "Production server
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,14 +15,17 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.errors import HaltServer
 from gunicorn.workers.base import Worker
 
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import read_settings
 
-settings = Settings()
+settings = read_settings()
 
 wsgi_app = "{{ cookiecutter.package_name }}.app:create_app()"
 # uvicorn's worker, draining keep-alive connections when it stops (see worker.py).
 worker_class = "{{ cookiecutter.package_name }}.worker.Worker"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+workers_text = os.environ.get("WEB_CONCURRENCY", "1")
+workers = int(workers_text) if workers_text.strip().isdecimal() else 0
+if workers < 1:  # gunicorn would start with no worker at all, or fail with a traceback
+    sys.exit(f"invalid setting WEB_CONCURRENCY={workers_text!r}: worker processes, 1 or more")
 # An IPv6 address in brackets: gunicorn splits "host:port" at the last colon.
 host = f"[{settings.host}]" if ":" in settings.host else settings.host
 bind = f"{host}:{settings.port}"

@@ -435,6 +435,23 @@ def test_an_ipv6_address_is_served(tmp_path: Path, model_path: Path) -> None:
         assert stop(server) == 0
 
 
+# (gunicorn itself reads WEB_CONCURRENCY when it is imported, and fails on a value that is not
+# a number with a traceback of its own.)
+@pytest.mark.parametrize(
+    ("variable", "value"), [("WEB_CONCURRENCY", "0"), (f"{PREFIX}PORT", "abc")]
+)
+def test_an_invalid_setting_stops_gunicorn_with_one_line_naming_it(
+    tmp_path: Path, model_path: Path, variable: str, value: str
+) -> None:
+    server = start_gunicorn(tmp_path, model_path, 1, **{variable: value})
+    code = server.process.wait(timeout=FAILURE_TIMEOUT)
+    assert code != 0
+    output = server.log_path.read_text()
+    assert output.startswith(f"invalid setting {variable}={value!r}: "), output
+    assert len(output.splitlines()) == 1
+    assert "Booting worker" not in output
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_bad_model_stops_gunicorn_with_the_path_and_cause(
     tmp_path: Path, model_path: Path, damage: str

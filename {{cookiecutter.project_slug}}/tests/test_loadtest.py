@@ -84,21 +84,21 @@ def test_load_test_fails_an_impossible_latency_target(
 def test_errors_pass_within_max_error_ratio_and_fail_beyond_it(
     service: Gunicorn, model_path: Path, tmp_path: Path
 ) -> None:
-    # Batches of more rows than the service takes (MAX_ROWS, 1000 by default) are refused, so
+    # Batches of more rows than the service takes (MAX_ROWS, 500 by default) are refused, so
     # about one request in ten fails.
     within = locust(
         service, model_path, tmp_path / "within", p95_ms="10000", max_error_ratio="0.5",
-        batch_rows="1001",
+        batch_rows="501",
     )  # fmt: skip
     assert within.returncode == 0, within.stdout + within.stderr
     assert "targets met" in within.stdout
     with (tmp_path / "within" / "stats_stats.csv").open() as stats:
         rows = {row["Name"]: row for row in csv.DictReader(stats)}
-    assert int(rows["/predict 1001 rows"]["Failure Count"]) > 0
+    assert int(rows["/predict 501 rows"]["Failure Count"]) > 0
 
     beyond = locust(
         service, model_path, tmp_path / "beyond", p95_ms="10000", max_error_ratio="0.01",
-        batch_rows="1001",
+        batch_rows="501",
     )  # fmt: skip
     assert beyond.returncode != 0
     assert "TARGET MISSED: error ratio" in beyond.stdout

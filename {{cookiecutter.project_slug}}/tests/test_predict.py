@@ -2,6 +2,7 @@ import gzip
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import APIRouter, Request, Response
 from fastapi.testclient import TestClient
@@ -258,6 +259,23 @@ def test_too_many_rows_is_rejected(client: TestClient, settings: Settings, row: 
     assert f"at most {limit} rows" in errors_of(response)["instances"]
 
 
+def test_max_rows_rows_at_full_precision_fit_in_the_body_limit(
+    client: TestClient, settings: Settings, row: Row
+) -> None:
+    """The two limits agree: a request of as many rows as are allowed is not too large."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {name: value * float(rng.uniform(0.9, 1.1)) if isinstance(value, float) else value
+         for name, value in row.items()}
+        for _ in range(settings.max_rows)
+    ]  # fmt: skip
+    body = json.dumps({"instances": rows}).encode()  # every float with all its 17 digits
+    assert len(body) <= settings.max_body_bytes
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == settings.max_rows
+
+
 def test_body_too_large_is_a_413(client: TestClient, settings: Settings) -> None:
     limit = settings.max_body_bytes
     response = client.post(
@@ -296,6 +314,14 @@ def test_unknown_route_is_a_json_404(client: TestClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404
     assert response.json()["detail"] == "Not Found"
+
+
+def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_header(client: TestClient) -> None:
+    response = client.get(
+        "/health/live/", headers={"Host": "elsewhere.example"}, follow_redirects=False
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers
 
 
 def test_service_keeps_serving_after_bad_requests(client: TestClient, row: Row) -> None:

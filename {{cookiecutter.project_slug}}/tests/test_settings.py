@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import Settings, read_settings
 
 PREFIX = Settings.model_config["env_prefix"]
 
@@ -41,6 +41,21 @@ def test_invalid_setting_is_rejected_naming_the_field(
     with pytest.raises(ValidationError) as error:
         Settings(_env_file=None)
     assert error.value.errors()[0]["loc"] == (field,)
+
+
+def test_entry_points_name_each_invalid_variable_and_exit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # away from any .env
+    monkeypatch.setenv(f"{PREFIX}PORT", "abc")
+    monkeypatch.setenv(f"{PREFIX}LOG_LEVEL", "loud")
+    with pytest.raises(SystemExit) as stopped:
+        read_settings()
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"invalid setting {PREFIX}PORT='abc': ")
+    assert lines[1].startswith(f"invalid setting {PREFIX}LOG_LEVEL='loud': ")
 
 
 def test_env_example_lists_every_setting_with_its_default() -> None:

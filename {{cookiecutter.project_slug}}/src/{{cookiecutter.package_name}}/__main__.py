@@ -3,11 +3,11 @@
 import uvicorn
 
 from .app import create_app
-from .settings import Settings
+from .settings import read_settings
 
 
 def main() -> None:
-    settings = Settings()
+    settings = read_settings()
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.model_name,
         description=f"Predictions from the {settings.model_name} model.",
         lifespan=lifespan,
+        # A path with a trailing slash is a 404, not a redirect to a URL built from the
+        # request's Host header (which, behind a proxy, is not the address clients use).
+        redirect_slashes=False,
     )
     app.state.service = state
     add_routes(app.router)

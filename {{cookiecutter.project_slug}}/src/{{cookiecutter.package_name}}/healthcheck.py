@@ -8,7 +8,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from .settings import Settings
+from .settings import Settings, read_settings
 
 # Docker and Kubernetes time the check out on their own; this only stops a hung connection.
 TIMEOUT_SECONDS = 3.0
@@ -40,7 +40,7 @@ def check(url: str, timeout: float = TIMEOUT_SECONDS) -> bool:
 
 
 def main() -> int:
-    return 0 if check(ready_url(Settings())) else 1
+    return 0 if check(ready_url(read_settings())) else 1
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Service settings, read from `{{ cookiecutter.env_prefix }}*` environment variables and `.env`."""
 
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,7 +37,11 @@ class Settings(BaseSettings):
         description="json: one JSON object per line; console: coloured text; "
         "auto: console on a terminal, json otherwise.",
     )
-    max_rows: int = Field(default=1000, ge=1, description="Most rows one request may carry.")
+    max_rows: int = Field(
+        default=500,
+        ge=1,
+        description="Most rows one request may carry; that many must fit in max_body_bytes.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted, in bytes."
     )
@@ -87,3 +92,20 @@ class Settings(BaseSettings):
         description="Requests (and micro-batches) with at most this many rows are predicted on "
         "the event loop; larger ones in a worker thread.",
     )
+
+
+def read_settings() -> Settings:
+    """The settings; or, when any is invalid, one line for each naming its variable, and exit 2.
+
+    For the entry points (`python -m`, gunicorn.conf.py, the health check): a person or a
+    deployment reads these lines, rather than a traceback that names the field alone.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        prefix = Settings.model_config.get("env_prefix", "")
+        for problem in error.errors(include_url=False):
+            variable = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+            value = problem["input"]
+            print(f"invalid setting {variable}={value!r}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
