@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.metadata import FLOAT32_MAX, ModelMetadata
 from {{ cookiecutter.package_name }}.payload import first_problems
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.routes import DirectRoute
-from {{ cookiecutter.package_name }}.schemas import PredictRequest
+from {{ cookiecutter.package_name }}.schemas import ErrorResponse, PredictRequest
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
@@ -213,6 +213,38 @@ def test_openapi_documents_the_predict_body_with_its_features(client: TestClient
     assert response["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/PredictResponse"
     }
+
+
+def test_openapi_documents_every_error_with_the_error_body(
+    client: TestClient, settings: Settings, row: Row
+) -> None:
+    schema = client.get("/openapi.json").json()
+    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    documented = {
+        (path, method, status)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if int(status) >= 400 and response["content"]["application/json"]["schema"] == error_ref
+    }
+    assert {("/predict", "post", status) for status in ("400", "413", "415", "422", "503")} <= (
+        documented
+    )
+    assert ("/model", "get", "503") in documented
+    assert ("/health/ready", "get", "503") in documented
+    request = schema["components"]["schemas"]["PredictRequest"]
+    assert request["properties"]["instances"]["maxItems"] == settings.max_rows
+    # And what the service sends is that body.
+    answers = [
+        client.post("/predict", content=b"{", headers={"Content-Type": "application/json"}),
+        client.post("/predict", json={"instances": [{}]}),
+        client.post("/predict", content=b"{}", headers={"Content-Type": "text/plain"}),
+        client.post("/predict", json={"instances": [row] * (settings.max_rows + 1)}),
+    ]
+    assert [answer.status_code for answer in answers] == [400, 422, 415, 422]
+    for answer in answers:
+        ErrorResponse.model_validate(answer.json(), strict=True)
+        assert set(answer.json()) == set(ErrorResponse.model_fields)
 
 
 def test_many_bad_rows_get_the_first_bad_rows_problems_only(client: TestClient, row: Row) -> None:

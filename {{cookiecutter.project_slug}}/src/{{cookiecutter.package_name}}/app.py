@@ -18,7 +18,7 @@ from .logs import configure_logging
 from .metrics import HttpMetrics, ModelMetrics, ProcessMetrics, expose, multiprocess_mode
 from .middleware import ObservabilityMiddleware
 from .routes import add_routes
-from .schemas import PredictRequest
+from .schemas import ErrorResponse, PredictRequest
 from .settings import Settings
 from .state import ServiceState
 
@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.model_name,
         description=f"Predictions from the {settings.model_name} model.",
         lifespan=lifespan,
+        responses={
+            500: {"model": ErrorResponse, "description": "An unexpected error (see the log)."}
+        },
         # A path with a trailing slash is a 404, not a redirect to a URL built from the
         # request's Host header (which, behind a proxy, is not the address clients use).
         redirect_slashes=False,
@@ -130,6 +133,8 @@ def document_predict_request(app: FastAPI, state: ServiceState) -> None:
         body_schema = PredictRequest.model_json_schema(ref_template=COMPONENTS + "{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(body_schema.pop("$defs", {}))
+        # The limit is a setting, so the class cannot say it.
+        body_schema["properties"]["instances"]["maxItems"] = state.settings.max_rows
         components["PredictRequest"] = body_schema
         media: dict[str, Any] = {"schema": {"$ref": f"{COMPONENTS}PredictRequest"}}
         schema["paths"]["/predict"]["post"]["requestBody"] = {

@@ -16,16 +16,19 @@ from .payload import read_predict_request
 from .prediction import Predictions
 from .predictor import Features
 from .request_id import current_request_id
-from .schemas import ModelInfo, PredictResponse, Status
+from .schemas import ErrorResponse, ModelInfo, PredictResponse, Status
 from .settings import Settings
 from .state import ServiceState
 
-NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "The model is not loaded yet."}}
+# The errors each route can answer, documented with their body (errors.py gives every one).
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "The model is not loaded yet."}
+}
 INVALID: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not valid JSON."},
-    413: {"description": "The body is too large."},
-    415: {"description": "The body is not application/json."},
-    422: {"description": "The body does not match the feature schema."},
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    413: {"model": ErrorResponse, "description": "The body is too large."},
+    415: {"model": ErrorResponse, "description": "The body is not application/json."},
+    422: {"model": ErrorResponse, "description": "The body does not match the feature schema."},
 }
 
 

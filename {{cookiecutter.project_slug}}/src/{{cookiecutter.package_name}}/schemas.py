@@ -45,3 +45,16 @@ class ModelInfo(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+class Problem(BaseModel):
+    field: str = Field(description='Where: "instances[0].mean_radius", "body", a header\'s name.')
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error the service returns (errors.py)."""
+
+    detail: str
+    errors: list[Problem] = Field(description="The first 50 problems, each with its field.")
+    request_id: str | None
