@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.loader import ModelLoadError, load_model
-from {{ cookiecutter.package_name }}.metadata import ModelMetadata, metadata_path
+from {{ cookiecutter.package_name }}.metadata import ModelMetadata, file_version, metadata_path
 from {{ cookiecutter.package_name }}.predictor import Features
 
 
@@ -52,6 +52,16 @@ def test_invalid_metadata_names_the_field(model_copy: Path) -> None:
     metadata_path(model_copy).write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="invalid at version"):
         load_model(model_copy, threads=1)
+
+
+def test_metadata_written_for_another_model_file_is_refused(model_copy: Path) -> None:
+    # Retrained, or replaced, without writing the metadata again: its classes and column order
+    # may no longer be the model's.
+    with model_copy.open("ab") as model_file:
+        model_file.write(b" ")
+    with pytest.raises(ModelLoadError, match="written for another model file") as error:
+        load_model(model_copy, threads=1)
+    assert file_version(model_copy) in error.value.cause
 
 
 def test_metadata_with_another_feature_schema_is_refused(model_copy: Path) -> None:

@@ -1,7 +1,11 @@
 """Dead workers' metric files, folded into the archives: every total stays the same."""
 
+import json
 import os
 import random
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -165,3 +169,59 @@ def test_a_fold_left_for_later_by_a_long_scrape_is_done_at_the_next_exit(folder:
     assert retire_worker(OTHER_DEAD, folder)
     assert not list(folder.glob(f"*_{DEAD}.db"))
     assert scrape(folder) == before | {"in_flight[]": 1}
+
+
+# Run in a mount namespace of its own, on a tmpfs of 1 MiB that it fills before the fold.
+FULL_DISK_FOLD = """
+import json, shutil, sys
+from pathlib import Path
+from {{ cookiecutter.package_name }}.metric_files import retire_worker, served_totals
+
+small, source, dead = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+for path in source.glob("*.db"):  # not the gauges, whose removal would make room
+    if not path.name.startswith("gauge_"):
+        shutil.copy(path, small)
+before = served_totals(small)
+with (small / "filler").open("wb", buffering=0) as filler:
+    try:
+        while True:
+            filler.write(bytes(4096))
+    except OSError:
+        pass
+try:
+    retire_worker(dead, small)
+    error = None
+except OSError as raised:
+    error = raised.strerror
+print(json.dumps({
+    "error": error,
+    "same_totals": served_totals(small) == before,
+    "files": sorted(path.name for path in small.iterdir()),
+}))
+"""
+
+
+def test_a_fold_on_a_full_disk_fails_with_an_error_and_keeps_the_files(
+    folder: Path, tmp_path: Path
+) -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-Urm", "true"], check=False).returncode:
+        pytest.skip("needs unshare and user namespaces, to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    mount_then_run = 'mount -t tmpfs -o size=1m tmpfs "$1" && shift && exec "$@"'
+    result = subprocess.run(
+        [
+            unshare, "-Urm", "sh", "-c", mount_then_run, "sh", str(small),
+            sys.executable, "-c", FULL_DISK_FOLD, str(small), str(folder), str(DEAD),
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    # Not killed by SIGBUS, as writes to a memory map of a file the disk cannot hold would be.
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["error"] == "No space left on device"
+    assert outcome["same_totals"]
+    assert f"counter_{DEAD}.db" in outcome["files"]
+    assert f"histogram_{DEAD}.db" in outcome["files"]
+    assert not [name for name in outcome["files"] if name.endswith((".staging", ".folded"))]

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .metadata import ModelMetadata, feature_specs, metadata_path, now, read_metadata
+from .metadata import (
+    ModelMetadata,
+    feature_specs,
+    file_version,
+    metadata_path,
+    now,
+    read_metadata,
+)
 from .predictor import Features, Predictor
 
 
@@ -46,6 +53,16 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
             path, f"its metadata file {meta_path} is invalid at {field}: {problem['msg']}"
         ) from error
 
+    # The model file itself names neither its features nor its classes: metadata written for
+    # another file (an older model, another training run) would pass every check below and
+    # serve wrong labels, or values in the wrong columns, without an error.
+    version = file_version(path)
+    if metadata.version != version:
+        raise ModelLoadError(
+            path,
+            f"its metadata file {meta_path} was written for another model file (version "
+            f"{metadata.version}, this file's is {version}): write it again beside this one",
+        )
     if metadata.framework != Predictor.framework:
         raise ModelLoadError(
             path,

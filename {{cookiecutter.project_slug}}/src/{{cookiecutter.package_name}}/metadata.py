@@ -111,7 +111,8 @@ def metadata_path(model_path: Path) -> Path:
 
 def file_version(path: Path) -> str:
     """A version that changes whenever the model file does: the start of its SHA-256."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    with path.open("rb") as model_file:  # read in chunks: a model can be larger than memory
+        return hashlib.file_digest(model_file, "sha256").hexdigest()[:12]
 
 
 def now() -> datetime:

@@ -21,6 +21,7 @@ import fcntl
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -137,19 +138,25 @@ def fold(dead: list[Path], archive: Path) -> None:
     The new archive is written aside, and the dead files are renamed out of the *.db files that
     scrapes read before it replaces the old one; if that fails, they are renamed back.
     """
+    sources = [source for source in (archive, *dead) if source.exists()]
     totals: dict[str, float] = {}
-    for source in (archive, *dead):
-        if source.exists():
-            for key, value, _, _ in MmapedDict.read_all_values_from_file(str(source)):
-                totals[key] = totals.get(key, 0.0) + value
+    for source in sources:
+        for key, value, _, _ in MmapedDict.read_all_values_from_file(str(source)):
+            totals[key] = totals.get(key, 0.0) + value
     staging = archive.with_suffix(STAGING_SUFFIX)
     staging.unlink(missing_ok=True)
-    written = MmapedDict(str(staging))
     try:
-        for key, value in totals.items():
-            written.write_value(key, value, 0.0)
-    finally:
-        written.close()
+        # Every key of the new archive is in a source, so the sources' entries bound its size.
+        reserve(staging, sum(used_bytes(source) for source in sources))
+        written = MmapedDict(str(staging))
+        try:
+            for key, value in totals.items():
+                written.write_value(key, value, 0.0)
+        finally:
+            written.close()
+    except OSError:
+        staging.unlink(missing_ok=True)
+        raise
     set_aside: list[tuple[Path, Path]] = []
     try:
         for path in dead:
@@ -161,6 +168,27 @@ def fold(dead: list[Path], archive: Path) -> None:
         raise
     for aside, _ in set_aside:
         aside.unlink(missing_ok=True)
+
+
+def used_bytes(path: Path) -> int:
+    """How much of a metric file its samples take: the count in its first 4 bytes (MmapedDict)."""
+    with path.open("rb") as opened:
+        header = opened.read(4)
+    return int.from_bytes(header, sys.byteorder, signed=True) if len(header) == 4 else 0
+
+
+def reserve(path: Path, size: int) -> None:
+    """Create `path` with `size` bytes of disk allocated to it, or raise OSError if it cannot.
+
+    MmapedDict writes through a memory map, and writes to a map whose pages the disk cannot
+    hold are not errors but SIGBUS: the master would die, and every worker with it. Written
+    into space allocated beforehand, they cannot fail that way.
+    """
+    with path.open("wb") as created:
+        if hasattr(os, "posix_fallocate"):  # not on macOS, where the map's pages stay unreserved
+            os.posix_fallocate(created.fileno(), 0, max(size, 8))
+        else:
+            created.truncate(max(size, 8))
 
 
 def served_totals(directory: Path) -> dict[SampleId, float]:
