@@ -1,6 +1,7 @@
 """Reject names that would produce a project that cannot be installed or imported.
 
 Cookiecutter renders this file before it runs, so the answers arrive as string literals.
+Also refused: a project name or author that would break the quoted strings they are written in.
 A non-zero exit makes cookiecutter delete the half-made output folder.
 """
 
@@ -8,37 +9,44 @@ import keyword
 import re
 import sys
 
-SLUG = "{{ cookiecutter.project_slug }}"
-PACKAGE = "{{ cookiecutter.package_name }}"
-ENV_PREFIX = "{{ cookiecutter.env_prefix }}"
+# Raw, triple-quoted and padded: an answer holding a quote or a backslash still makes a string
+# (and is then refused with its reason) rather than a syntax error.
+SLUG = r""" {{ cookiecutter.project_slug }} """.strip()
+PACKAGE = r""" {{ cookiecutter.package_name }} """.strip()
+ENV_PREFIX = r""" {{ cookiecutter.env_prefix }} """.strip()
+# Written into pyproject.toml and YAML files as quoted strings.
+FREE_TEXT = {
+    "project_name": r""" {{ cookiecutter.project_name }} """.strip(),
+    "author": r""" {{ cookiecutter.author }} """.strip(),
+}
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 ENV_PREFIX_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*_$")
+FREE_TEXT_FORBIDDEN = re.compile(r'["\\\x00-\x1f]')
 
-# Packages the generated project imports, and those uvicorn imports by name (httptools,
-# uvloop): a package of the same name would shadow them.
+# What the generated project installs, for either framework and its development tools included:
+# the distributions (a project of the same name cannot depend on them) and the modules they
+# provide (a package of the same name would shadow them). The template's tests check this list
+# against a baked project's lock file and installed modules.
 DEPENDENCIES = {
-    "fastapi",
-    "gunicorn",
-    "httptools",
-    "joblib",
-    "locust",
-    "numpy",
-    "prometheus_client",
-    "pydantic",
-    "pydantic_core",
-    "pydantic_settings",
-    "pytest",
-    "sklearn",
-    "starlette",
-    "structlog",
-    "threadpoolctl",
-    "uvicorn",
-    "uvicorn_worker",
-    "uvloop",
-    "xgboost",
-}
+    "annotated_doc", "annotated_types", "anyio", "ast_serialize", "bidict", "blinker", "brotli",
+    "certifi", "cffi", "charset_normalizer", "click", "cloudpickle", "colorama", "configargparse",
+    "dotenv", "engineio", "fastapi", "flask", "flask_cors", "flask_login", "gevent",
+    "geventhttpclient", "greenlet", "gunicorn", "h11", "httpcore2", "httptools", "httpx2",
+    "httpx2_jsfetch", "idna", "iniconfig", "itsdangerous", "jinja2", "joblib", "librt", "locust",
+    "markupsafe", "msgpack", "mypy", "mypy_extensions", "mypyc", "narwhals", "numpy",
+    "opentelemetry", "opentelemetry_api", "packaging", "pathspec", "pluggy", "prometheus_client",
+    "psutil", "py", "pycparser", "pydantic", "pydantic_core", "pydantic_settings", "pygments",
+    "pytest", "pytest_locust", "python_dotenv", "python_engineio", "python_socketio", "pywin32",
+    "pyzmq", "requests", "ruff", "scikit_learn", "scipy", "simple_websocket", "sklearn",
+    "socketio", "starlette", "structlog", "threadpoolctl", "truststore", "types_gunicorn",
+    "typing_extensions", "typing_inspection", "urllib3", "uvicorn", "uvicorn_worker", "uvloop",
+    "websocket", "websocket_client", "werkzeug", "wsproto", "xgboost", "xgboost_cpu", "zmq",
+    "zope", "zope_event", "zope_interface",
+}  # fmt: skip
+# Names the project's own files take, or that Python keeps out of sys.stdlib_module_names.
+RESERVED = {"test", "tests"}
 
 
 def name_problem(module_name: str) -> str | None:
@@ -49,6 +57,8 @@ def name_problem(module_name: str) -> str | None:
         return "would shadow the standard library module of that name"
     if module_name in DEPENDENCIES:
         return "would shadow a package the project depends on"
+    if module_name in RESERVED:
+        return "would shadow Python's test package, or the project's tests folder"
     return None
 
 
@@ -81,8 +91,22 @@ def validate_env_prefix(prefix: str) -> list[str]:
     ]
 
 
+def validate_free_text(answers: dict[str, str]) -> list[str]:
+    return [
+        f"{prompt} {answer!r} is not valid: it may not contain a double quote, a backslash "
+        "or a control character"
+        for prompt, answer in answers.items()
+        if FREE_TEXT_FORBIDDEN.search(answer)
+    ]
+
+
 def main() -> int:
-    errors = validate_slug(SLUG) + validate_package(PACKAGE) + validate_env_prefix(ENV_PREFIX)
+    errors = (
+        validate_slug(SLUG)
+        + validate_package(PACKAGE)
+        + validate_env_prefix(ENV_PREFIX)
+        + validate_free_text(FREE_TEXT)
+    )
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     return 1 if errors else 0

@@ -3,6 +3,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,14 @@ def project_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
 
 
-def run(command: list[str], cwd: Path, timeout: float = 600) -> str:
-    """Run `command` in `cwd`; fail the test with its output if it exits non-zero."""
+def run(
+    command: list[str], cwd: Path, timeout: float = 600, env: Mapping[str, str] | None = None
+) -> str:
+    """Run `command` in `cwd`, with `env` added; fail the test with its output if it fails."""
     result = subprocess.run(
         command,
         cwd=cwd,
-        env=project_env(),
+        env=project_env() | dict(env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,

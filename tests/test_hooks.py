@@ -36,6 +36,12 @@ def load_hook(name: str) -> Any:
         ({"package_name": "model service"}, "package_name 'model service' is not a valid"),
         ({"env_prefix": "model_"}, "env_prefix 'model_' is not valid"),
         ({"env_prefix": "MODEL"}, "env_prefix 'MODEL' is not valid"),
+        ({"project_slug": "test"}, "project_slug 'test' would shadow Python's test package"),
+        ({"package_name": "tests"}, "package_name 'tests' would shadow Python's test package"),
+        ({"package_name": "scipy"}, "package_name 'scipy' would shadow a package"),
+        ({"project_slug": 'my"slug'}, """project_slug 'my"slug' is not valid"""),
+        ({"project_name": 'The "Best" Model', "project_slug": "best"}, "project_name 'The"),
+        ({"author": "Jane\\Doe"}, "author 'Jane\\\\Doe' is not valid: it may not contain"),
     ],
 )
 def test_invalid_name_is_rejected_with_its_reason_and_nothing_is_left(

@@ -30,8 +30,9 @@ import xgboost as xgb
 from numpy.typing import NDArray
 
 # The library that xgboost loaded (private, but the C API has no other handle in Python):
-# its Booster handles are valid only through it.
-_LIB: Any = xgb.core._LIB
+# its Booster handles are valid only through it. xgboost.core defines it up to xgboost 3.3,
+# and imports it from xgboost._c_api since; either way it is in xgboost.core's namespace.
+_LIB: Any = vars(xgb.core)["_LIB"]
 
 # inplace_predict's configuration for plain values: every tree, NaN as the missing value.
 PREDICT_VALUES = json.dumps(
