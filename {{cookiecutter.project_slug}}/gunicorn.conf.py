@@ -31,7 +31,8 @@ host = f"[{settings.host}]" if ":" in settings.host else settings.host
 bind = f"{host}:{settings.port}"
 
 # Each worker loads the model in its own lifespan. No preload_app: a model loaded before the
-# fork can hang on its first prediction in the child (https://github.com/dmlc/xgboost/issues/8040).
+# fork can hang on its first prediction in the child, whose copy of the OpenMP threads that its
+# library started in the master is dead.
 preload_app = False
 # A worker is silent while it loads the model, so the timeout must exceed the load time.
 timeout = settings.worker_timeout

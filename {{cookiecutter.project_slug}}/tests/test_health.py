@@ -49,7 +49,7 @@ def test_not_ready_before_the_model_is_loaded(app: FastAPI, row: dict[str, float
 
 
 def test_startup_fails_on_a_missing_model(tmp_path: Path) -> None:
-    settings = Settings(model_path=tmp_path / "absent.ubj", log_format="json", _env_file=None)
+    settings = Settings(model_path=tmp_path / "absent.model", log_format="json", _env_file=None)
     with pytest.raises(ModelLoadError), TestClient(create_app(settings)):
         pass
 

@@ -17,9 +17,10 @@ from pydantic import BaseModel, Field
 
 FeatureType = Literal["float", "int"]
 
-# The largest magnitude a feature may take: the largest 32-bit float. XGBoost computes in 32-bit
-# floats, where a larger number silently becomes infinity, and in a 64-bit pipeline a number much
-# larger overflows its arithmetic (a scaler dividing 1e308 by 0.01). No real measurement nears it.
+# The largest magnitude a feature may take: the largest 32-bit float. Libraries that compute in
+# 32-bit floats (tree models, most of them) turn a larger number silently into infinity, and in a
+# 64-bit pipeline a number much larger overflows its arithmetic (a scaler dividing 1e308 by
+# 0.01). No real measurement nears it.
 FLOAT32_MAX = 3.4028234663852886e38
 
 # A feature that is a number: finite and within +-FLOAT32_MAX, or a 422 naming the field.
@@ -105,7 +106,7 @@ def summarize(x: npt.NDArray[np.floating], names: Sequence[str]) -> dict[str, Fe
 
 
 def metadata_path(model_path: Path) -> Path:
-    """Where the metadata of `model_path` lives: `model.ubj` -> `model.metadata.json`."""
+    """Where the metadata of `model_path` lives: `model.<ext>` -> `model.metadata.json`."""
     return model_path.with_suffix(".metadata.json")
 
 
