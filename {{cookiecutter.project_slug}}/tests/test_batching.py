@@ -1,5 +1,6 @@
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -234,6 +235,37 @@ def test_close_answers_every_queued_request_then_refuses(
 
     asyncio.run(scenario())
     assert max(model.calls) <= 8
+
+
+def test_a_cancelled_close_still_answers_and_a_cancelled_batch_fails_its_requests(
+    model: RecordingModel, metadata: ModelMetadata
+) -> None:
+    rows = distinct_rows(metadata, 4)
+
+    def slow_predict(batch: Sequence[Features]) -> Predictions:
+        time.sleep(0.3)
+        return model.predict(batch)
+
+    async def scenario() -> None:
+        # Batches of more than one row go to a thread, which a cancelled task cannot stop.
+        batcher = MicroBatcher(slow_predict, max_rows=64, max_wait=0, inline_max_rows=1)
+        waiting = asyncio.ensure_future(batcher.predict(rows[:2]))
+        await asyncio.sleep(0.05)  # its model call under way
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(batcher.close(), timeout=0.05)
+        assert_same_predictions(await waiting, model.predictor.predict(rows[:2]))
+
+        batcher = MicroBatcher(slow_predict, max_rows=2, max_wait=0, inline_max_rows=1)
+        predicting = asyncio.ensure_future(batcher.predict(rows[:2]))
+        queued = asyncio.ensure_future(batcher.predict(rows[2:]))
+        await asyncio.sleep(0.05)
+        (flush,) = [task for task in asyncio.all_tasks() if task.get_name() == "micro-batch"]
+        flush.cancel()
+        for request in (predicting, queued):
+            with pytest.raises(ModelNotReadyError):
+                await asyncio.wait_for(request, timeout=5)
+
+    asyncio.run(scenario())
 
 
 def test_one_client_at_a_time_never_waits_for_a_batch_to_fill(

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,40 @@ def test_metadata_written_for_another_model_file_is_refused(model_copy: Path) ->
     with pytest.raises(ModelLoadError, match="written for another model file") as error:
         load_model(model_copy, threads=1)
     assert file_version(model_copy) in error.value.cause
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"classes": ["benign", "benign"]}, "name a class twice"),
+        ({"classes": None}, "a classifier's metadata must name its classes"),
+        ({"task": "regression"}, "a regressor's metadata names no classes"),
+        ({"summary": {}}, "gives no median (p50) of "),
+    ],
+)
+def test_inconsistent_metadata_is_refused_with_the_reason(
+    model_copy: Path, change: dict[str, object], problem: str
+) -> None:
+    meta = json.loads(metadata_path(model_copy).read_text())
+    metadata_path(model_copy).write_text(json.dumps(meta | change))
+    with pytest.raises(ModelLoadError, match=re.escape(problem)):
+        load_model(model_copy, threads=1)
+
+
+def test_a_metadata_path_that_cannot_be_read_is_a_load_error(model_copy: Path) -> None:
+    metadata_path(model_copy).unlink()
+    metadata_path(model_copy).mkdir()
+    with pytest.raises(ModelLoadError, match="cannot read its metadata file"):
+        load_model(model_copy, threads=1)
+
+
+def test_a_long_feature_name_is_cut_short_in_the_error(model_copy: Path) -> None:
+    meta = json.loads(metadata_path(model_copy).read_text())
+    meta["features"][0]["name"] = "x" * 100_000
+    metadata_path(model_copy).write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="position 0") as error:
+        load_model(model_copy, threads=1)
+    assert len(error.value.cause) < 500
 
 
 def test_metadata_with_another_feature_schema_is_refused(model_copy: Path) -> None:

@@ -112,14 +112,27 @@ class MicroBatcher:
         """Predict everything already queued, then refuse new requests."""
         self._closing = True
         if self._flush is not None:
-            await self._flush
+            # Shielded: cancelling the close (a shutdown's timeout) must not cancel the
+            # predictions that queued requests still wait for.
+            await asyncio.shield(self._flush)
 
     async def _run_flush(self) -> None:
+        batch: list[_Request] = []
         try:
             if self._max_wait > 0 and self._last_batch_requests > 1:
                 await self._gather()
             while self._queue:
-                await self._predict_batch(self._take_batch())
+                batch = self._take_batch()
+                await self._predict_batch(batch)
+        except BaseException:
+            # Cancelled, or worse: no request may wait for an answer that will never come.
+            stopped = ModelNotReadyError("the service stopped before it could predict")
+            for request in [*batch, *self._queue]:
+                if not request.future.done():
+                    request.future.set_exception(stopped)
+            self._queue.clear()
+            self._queued_rows = 0
+            raise
         finally:
             self._flush = None
 

@@ -46,6 +46,8 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
         metadata = read_metadata(path)
     except FileNotFoundError:
         raise ModelLoadError(path, f"its metadata file {meta_path} does not exist") from None
+    except OSError as error:  # a folder, a file it may not read
+        raise ModelLoadError(path, f"cannot read its metadata file: {error}") from None
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "(root)"
@@ -78,6 +80,10 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
             f"predictor.Features ({len(expected)} features); first difference: "
             f"{next_difference(recorded, expected)}",
         )
+    if unsummarised := metadata.features_without_median():
+        raise ModelLoadError(
+            path, f"the summary in {meta_path} gives no median (p50) of {clip(unsummarised[0])}"
+        )
     return metadata
 
 
@@ -86,9 +92,15 @@ def next_difference(
 ) -> str:
     for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
         if got != want:
-            return f"position {position} is {got} in the metadata, {want} in the code"
+            # Names cut short: a metadata file can hold a name of any length.
+            return f"position {position} is {clip(got)} in the metadata, {clip(want)} in the code"
     shorter = "metadata" if len(recorded) < len(expected) else "code"
     return f"the {shorter} has fewer features"
+
+
+def clip(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def load_model(path: Path, *, threads: int) -> LoadedModel:

@@ -9,11 +9,11 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 FeatureType = Literal["float", "int"]
 
@@ -58,6 +58,25 @@ class ModelMetadata(BaseModel):
     features: list[FeatureSpec]
     summary: dict[str, FeatureSummary]
     evaluation: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def classes_fit_the_task(self) -> Self:
+        """Classes for a classifier only, each once."""
+        if self.task == "classification" and not self.classes:
+            raise ValueError("a classifier's metadata must name its classes")
+        if self.task == "regression" and self.classes:
+            raise ValueError("a regressor's metadata names no classes")
+        if self.classes and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"the classes {self.classes} name a class twice")
+        return self
+
+    def features_without_median(self) -> list[str]:
+        """The features whose summary lacks the median that example_row() reads."""
+        return [
+            feature.name
+            for feature in self.features
+            if "p50" not in getattr(self.summary.get(feature.name), "quantiles", {})
+        ]
 
     def example_row(self) -> dict[str, float | int]:
         """A realistic row: the training median of every feature."""
