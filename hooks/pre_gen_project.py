@@ -1,29 +1,31 @@
 """Reject names that would produce a project that cannot be installed or imported.
 
-Cookiecutter renders this file before it runs, so the answers arrive as string literals.
+Cookiecutter renders this file before it runs, writing the answers into it (see answers()).
 Also refused: a project name or author that would break the quoted strings they are written in.
 A non-zero exit makes cookiecutter delete the half-made output folder.
 """
 
+import json
 import keyword
 import re
 import sys
+from typing import Any
 
-# Raw, triple-quoted and padded: an answer holding a quote or a backslash still makes a string
-# (and is then refused with its reason) rather than a syntax error.
-SLUG = r""" {{ cookiecutter.project_slug }} """.strip()
-PACKAGE = r""" {{ cookiecutter.package_name }} """.strip()
-ENV_PREFIX = r""" {{ cookiecutter.env_prefix }} """.strip()
-# Written into pyproject.toml and YAML files as quoted strings.
-FREE_TEXT = {
-    "project_name": r""" {{ cookiecutter.project_name }} """.strip(),
-    "author": r""" {{ cookiecutter.author }} """.strip(),
-}
 
-SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-ENV_PREFIX_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*_$")
-FREE_TEXT_FORBIDDEN = re.compile(r'["\\\x00-\x1f]')
+def answers() -> dict[str, Any]:
+    """The answers, rendered in by cookiecutter as one JSON document: each exactly as given."""
+    # Raw and triple-quoted: JSON escapes every quote inside a string, so nothing ends it early.
+    rendered: dict[str, Any] = json.loads(r"""
+{{ cookiecutter | jsonify }}
+""")
+    return rendered
+
+
+# Matched whole (fullmatch): no trailing space or newline slips through.
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+PACKAGE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+ENV_PREFIX_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*_")
+FREE_TEXT_FORBIDDEN = re.compile(r'["\\\x00-\x1f\x7f]')
 
 # What the generated project installs, for either framework and its development tools included:
 # the distributions (a project of the same name cannot depend on them) and the modules they
@@ -63,7 +65,7 @@ def name_problem(module_name: str) -> str | None:
 
 
 def validate_slug(slug: str) -> list[str]:
-    if not SLUG_PATTERN.match(slug):
+    if not SLUG_PATTERN.fullmatch(slug):
         return [
             f"project_slug {slug!r} is not valid: use lowercase letters, digits and "
             "single hyphens, starting with a letter (for example 'fraud-scorer')"
@@ -73,7 +75,7 @@ def validate_slug(slug: str) -> list[str]:
 
 
 def validate_package(package: str) -> list[str]:
-    if not PACKAGE_PATTERN.match(package) or not package.isidentifier():
+    if not PACKAGE_PATTERN.fullmatch(package) or not package.isidentifier():
         return [
             f"package_name {package!r} is not a valid Python package name: use "
             "lowercase letters, digits and underscores, starting with a letter"
@@ -83,7 +85,7 @@ def validate_package(package: str) -> list[str]:
 
 
 def validate_env_prefix(prefix: str) -> list[str]:
-    if ENV_PREFIX_PATTERN.match(prefix):
+    if ENV_PREFIX_PATTERN.fullmatch(prefix):
         return []
     return [
         f"env_prefix {prefix!r} is not valid: use uppercase letters, digits and "
@@ -101,11 +103,12 @@ def validate_free_text(answers: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
+    given = answers()
     errors = (
-        validate_slug(SLUG)
-        + validate_package(PACKAGE)
-        + validate_env_prefix(ENV_PREFIX)
-        + validate_free_text(FREE_TEXT)
+        validate_slug(given["project_slug"])
+        + validate_package(given["package_name"])
+        + validate_env_prefix(given["env_prefix"])
+        + validate_free_text({name: given[name] for name in ("project_name", "author")})
     )
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)

@@ -42,6 +42,9 @@ def load_hook(name: str) -> Any:
         ({"project_slug": 'my"slug'}, """project_slug 'my"slug' is not valid"""),
         ({"project_name": 'The "Best" Model', "project_slug": "best"}, "project_name 'The"),
         ({"author": "Jane\\Doe"}, "author 'Jane\\\\Doe' is not valid: it may not contain"),
+        ({"project_slug": "my-slug "}, "project_slug 'my-slug ' is not valid"),
+        ({"author": "Jane\n"}, "author 'Jane\\n' is not valid"),
+        ({"project_name": 'a"""b', "project_slug": "ab"}, 'project_name \'a"""b\' is not valid'),
     ],
 )
 def test_invalid_name_is_rejected_with_its_reason_and_nothing_is_left(

@@ -68,14 +68,19 @@ def remove_metrics_dir(path: str, master_pid: int) -> None:
 # /metrics adds them up, whichever worker answers. It must be set before a worker imports
 # prometheus_client, so it is set here in the master.
 # Without one given, a temporary folder of its own, removed when the master exits, whether at
-# the end or because it could not start (a port in use stops it before any server hook runs).
+# the end or because it could not start (a port in use stops it without on_exit). A reload
+# (HUP) reads this file again with the variable set, and makes none.
+made_metrics_dir = None
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    made = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
-    atexit.register(remove_metrics_dir, made, os.getpid())
+    made_metrics_dir = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_metrics_dir
 
 
 def on_starting(server: Arbiter) -> None:
+    if made_metrics_dir is not None:
+        # Registered here, in the master itself: with --daemon, gunicorn forks it after reading
+        # this file.
+        atexit.register(remove_metrics_dir, made_metrics_dir, os.getpid())
     reset_metrics_dir()
     halt_once_on_boot_failure(server)
 

@@ -420,6 +420,33 @@ def test_a_metrics_folder_of_its_own_is_removed_when_gunicorn_cannot_start(
     assert list(temp.iterdir()) == []
 
 
+def test_a_metrics_folder_of_its_own_is_removed_by_a_daemon_too(
+    tmp_path: Path, model_path: Path
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    pid_file = tmp_path / "gunicorn.pid"
+    launcher = start_gunicorn(
+        tmp_path, model_path, 1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp),
+        GUNICORN_CMD_ARGS=f"--daemon --pid {pid_file}",
+    )  # fmt: skip
+    assert launcher.process.wait(timeout=FAILURE_TIMEOUT) == 0  # it forked the master and left
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        with contextlib.suppress(OSError):
+            if request(f"{launcher.url}/health/ready")[0] == 200:
+                break
+        assert time.monotonic() < deadline, "the daemon never got ready"
+        time.sleep(0.2)
+    (made,) = temp.iterdir()
+    master = int(pid_file.read_text())
+    os.kill(master, signal.SIGTERM)
+    deadline = time.monotonic() + GRACEFUL_TIMEOUT + 20
+    while pid_file.exists() or made.exists():
+        assert time.monotonic() < deadline, f"left behind: {list(temp.iterdir())}"
+        time.sleep(0.2)
+
+
 def test_an_ipv6_address_is_served(tmp_path: Path, model_path: Path) -> None:
     try:
         with socket.socket(socket.AF_INET6) as probe:

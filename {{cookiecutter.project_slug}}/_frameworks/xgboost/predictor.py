@@ -91,6 +91,8 @@ class Predictor:
         return cls(booster, classes)
 
     def predict(self, rows: Sequence[Features]) -> Predictions:
+        if not rows:
+            return Predictions(outputs=[], probabilities=[])
         # A model's __dict__ keeps declaration order, which is the model's column order.
         values = chain.from_iterable(row.__dict__.values() for row in rows)
         x = np.fromiter(values, dtype=np.float32).reshape(len(rows), self._width)

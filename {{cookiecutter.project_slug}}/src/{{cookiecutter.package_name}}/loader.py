@@ -58,7 +58,10 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
     # The model file itself names neither its features nor its classes: metadata written for
     # another file (an older model, another training run) would pass every check below and
     # serve wrong labels, or values in the wrong columns, without an error.
-    version = file_version(path)
+    try:
+        version = file_version(path)
+    except OSError as error:
+        raise ModelLoadError(path, f"cannot read the model file: {error}") from None
     if metadata.version != version:
         raise ModelLoadError(
             path,
