@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import bake
+from .conftest import bake, run
 
 JINJA_MARKERS = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
 
@@ -97,3 +97,16 @@ def test_post_generation_prints_next_steps(
     assert "cd model-service" in out
     assert "make run" in out
     assert "src/model_service/predictor.py" in out
+
+
+def test_make_run_and_serve_set_the_port_only_when_told_to(tmp_path: Path) -> None:
+    """`make run PORT=...` sets it; without PORT, the port setting (.env included) applies."""
+    project = bake(tmp_path)
+    (project / ".env").write_text("MODEL_SERVICE_PORT=9100\n")
+    for target in ("run", "serve"):
+        given = run(["make", "--dry-run", target, "PORT=9000"], cwd=project)
+        assert "MODEL_SERVICE_PORT=9000 uv run" in given
+        default = run(["make", "--dry-run", target], cwd=project)
+        assert "MODEL_SERVICE_PORT=" not in default  # so .env's 9100 is what the service reads
+    loadtest = run(["make", "--dry-run", "loadtest"], cwd=project)
+    assert "--host http://127.0.0.1:8000 " in loadtest
