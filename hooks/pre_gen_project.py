@@ -93,12 +93,12 @@ def validate_env_prefix(prefix: str) -> list[str]:
     ]
 
 
-def validate_free_text(answers: dict[str, str]) -> list[str]:
+def validate_free_text(texts: dict[str, str]) -> list[str]:
     return [
-        f"{prompt} {answer!r} is not valid: it may not contain a double quote, a backslash "
+        f"{prompt} {text!r} is not valid: it may not contain a double quote, a backslash "
         "or a control character"
-        for prompt, answer in answers.items()
-        if FREE_TEXT_FORBIDDEN.search(answer)
+        for prompt, text in texts.items()
+        if FREE_TEXT_FORBIDDEN.search(text)
     ]
 
 
