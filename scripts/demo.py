@@ -5,6 +5,7 @@ for one prediction, print the answer, and stop.
 """
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,9 @@ def main() -> None:
             step(f"POST {base_url}/predict with the example request from /openapi.json")
             print(json.dumps(post_json(f"{base_url}/predict", example), indent=2), flush=True)
         finally:
-            stop_group(server)
+            # As Ctrl-C in a terminal would: make then reports the interrupt, and nothing else.
+            step("Ctrl-C: stop the server")
+            stop_group(server, signal.SIGINT)
     step("done: the demo folder has been removed")
 
 

@@ -37,9 +37,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120)
     raise SystemExit(f"{url} was not ready after {timeout} s")
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     """Stop a server started in a session of its own, with everything it started."""
-    os.killpg(process.pid, signal.SIGTERM)
+    os.killpg(process.pid, sig)
     process.wait(timeout=60)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
