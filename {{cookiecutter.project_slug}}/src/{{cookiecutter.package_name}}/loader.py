@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .errors import clip
 from .metadata import (
     ModelMetadata,
     feature_specs,
@@ -84,9 +85,8 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
             f"{next_difference(recorded, expected)}",
         )
     if unsummarised := metadata.features_without_median():
-        raise ModelLoadError(
-            path, f"the summary in {meta_path} gives no median (p50) of {clip(unsummarised[0])}"
-        )
+        missing = clip(repr(unsummarised[0]))
+        raise ModelLoadError(path, f"the summary in {meta_path} gives no median (p50) of {missing}")
     return metadata
 
 
@@ -96,14 +96,10 @@ def next_difference(
     for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
         if got != want:
             # Names cut short: a metadata file can hold a name of any length.
-            return f"position {position} is {clip(got)} in the metadata, {clip(want)} in the code"
+            got_text, want_text = clip(repr(got)), clip(repr(want))
+            return f"position {position} is {got_text} in the metadata, {want_text} in the code"
     shorter = "metadata" if len(recorded) < len(expected) else "code"
     return f"the {shorter} has fewer features"
-
-
-def clip(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def load_model(path: Path, *, threads: int) -> LoadedModel:

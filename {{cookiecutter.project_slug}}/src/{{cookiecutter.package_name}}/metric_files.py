@@ -184,11 +184,12 @@ def reserve(path: Path, size: int) -> None:
     hold are not errors but SIGBUS: the master would die, and every worker with it. Written
     into space allocated beforehand, they cannot fail that way.
     """
+    size = max(size, 8)  # at least MmapedDict's header
     with path.open("wb") as created:
         if hasattr(os, "posix_fallocate"):  # not on macOS, where the map's pages stay unreserved
-            os.posix_fallocate(created.fileno(), 0, max(size, 8))
+            os.posix_fallocate(created.fileno(), 0, size)
         else:
-            created.truncate(max(size, 8))
+            created.truncate(size)
 
 
 def served_totals(directory: Path) -> dict[SampleId, float]:
