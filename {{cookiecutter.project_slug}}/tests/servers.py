@@ -44,7 +44,10 @@ class Gunicorn:
     def lines(self) -> list[dict[str, Any]]:
         """Every line gunicorn, its workers and the app printed; each must be JSON."""
         parsed = []
-        for number, line in enumerate(self.log_path.read_text().splitlines(), 1):
+        text = self.log_path.read_text()
+        # Up to the last newline: a line that a process is still writing is read next time.
+        complete = text[: text.rfind("\n") + 1]
+        for number, line in enumerate(complete.splitlines(), 1):
             try:
                 parsed.append(json.loads(line))
             except json.JSONDecodeError:
