@@ -1,9 +1,9 @@
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -12,8 +12,8 @@ from {{ cookiecutter.package_name }}.batching import MicroBatcher
 from {{ cookiecutter.package_name }}.errors import ModelNotReadyError
 from {{ cookiecutter.package_name }}.loader import load_model
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata
-from {{ cookiecutter.package_name }}.prediction import Predictions
-from {{ cookiecutter.package_name }}.predictor import Features, Predictor
+from {{ cookiecutter.package_name }}.prediction import Matrix, Predictions
+from {{ cookiecutter.package_name }}.predictor import Predictor
 from {{ cookiecutter.package_name }}.settings import Settings
 
 SENTINEL = -12345.0
@@ -27,11 +27,11 @@ class RecordingModel:
         self.predictor = predictor
         self.calls: list[int] = []
 
-    def predict(self, rows: Sequence[Features]) -> Predictions:
-        self.calls.append(len(rows))
-        if any(next(iter(row.__dict__.values())) == SENTINEL for row in rows):
+    def predict(self, x: Matrix) -> Predictions:
+        self.calls.append(len(x))
+        if (x[:, 0] == SENTINEL).any():
             raise ValueError("the model cannot handle this row")
-        return self.predictor.predict(rows)
+        return self.predictor.predict(x)
 
 
 @pytest.fixture
@@ -50,20 +50,18 @@ def assert_same_predictions(actual: Predictions, expected: Predictions) -> None:
         assert got == pytest.approx(want)
 
 
-def distinct_rows(metadata: ModelMetadata, count: int) -> list[Features]:
+def distinct_rows(metadata: ModelMetadata, count: int) -> Matrix:
     """Rows spread from the low to the high end of every feature: each predicts differently."""
-    rows = []
-    for i in range(count):
-        weight = i / (count - 1)
-        rows.append(
-            Features.model_validate(
-                {
-                    name: (1 - weight) * s.quantiles["p05"] + weight * s.quantiles["p95"]
-                    for name, s in metadata.summary.items()
-                }
-            )
-        )
+    low = np.array([metadata.summary[spec.name].quantiles["p05"] for spec in metadata.features])
+    high = np.array([metadata.summary[spec.name].quantiles["p95"] for spec in metadata.features])
+    weights = np.linspace(0, 1, count)[:, np.newaxis]
+    rows: Matrix = (1 - weights) * low + weights * high
     return rows
+
+
+def each(rows: Matrix) -> list[Matrix]:
+    """One request of one row per row."""
+    return [rows[i : i + 1] for i in range(len(rows))]
 
 
 def test_each_caller_gets_the_predictions_of_its_own_rows(
@@ -99,13 +97,13 @@ def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
             observe_call=observed.append,
         )
         # Queued in one turn of the loop, as requests read together from the network are.
-        first = await asyncio.gather(*(batcher.predict([row]) for row in rows))
+        first = await asyncio.gather(*(batcher.predict(row) for row in each(rows)))
         # Then one at a time: each is predicted alone, in the turn it was queued.
-        for row in rows[:3]:
-            await batcher.predict([row])
+        for row in each(rows[:3]):
+            await batcher.predict(row)
         await batcher.close()
-        for row, result in zip(rows, first, strict=True):
-            assert_same_predictions(result, model.predictor.predict([row]))
+        for row, result in zip(each(rows), first, strict=True):
+            assert_same_predictions(result, model.predictor.predict(row))
 
     asyncio.run(scenario())
     assert model.calls == [12, 1, 1, 1]
@@ -113,12 +111,12 @@ def test_requests_read_in_the_same_turn_share_one_model_call_without_waiting(
     assert all(seconds > 0 for seconds in observed)
 
 
-async def trickle(batcher: MicroBatcher, rows: list[Features]) -> list[asyncio.Task[Predictions]]:
+async def trickle(batcher: MicroBatcher, rows: Matrix) -> list[asyncio.Task[Predictions]]:
     """Queue one request per round of the event loop, as clients answered one after another
     send their next requests."""
     pending = []
-    for row in rows:
-        pending.append(asyncio.create_task(batcher.predict([row])))
+    for row in each(rows):
+        pending.append(asyncio.create_task(batcher.predict(row)))
         await asyncio.sleep(0)
     return pending
 
@@ -131,7 +129,7 @@ def test_under_load_a_batch_gathers_requests_while_they_keep_arriving(
     async def scenario() -> None:
         batcher = MicroBatcher(model.predict, max_rows=8, max_wait=30, inline_max_rows=100)
         # A first batch of several requests: the service is under load from now on.
-        await asyncio.gather(*(batcher.predict([row]) for row in rows[:4]))
+        await asyncio.gather(*(batcher.predict(row) for row in each(rows[:4])))
         # Six arrive one round apart: one model call takes them all, once a round brings none.
         pending = await trickle(batcher, rows[4:10])
         await asyncio.wait_for(asyncio.gather(*pending), timeout=20)
@@ -139,8 +137,8 @@ def test_under_load_a_batch_gathers_requests_while_they_keep_arriving(
         pending = await trickle(batcher, rows[10:])
         await asyncio.wait_for(asyncio.gather(*pending), timeout=20)
         await batcher.close()
-        for row, task in zip(rows[10:], pending, strict=True):
-            assert_same_predictions(task.result(), model.predictor.predict([row]))
+        for row, task in zip(each(rows[10:]), pending, strict=True):
+            assert_same_predictions(task.result(), model.predictor.predict(row))
 
     asyncio.run(scenario())
     assert model.calls == [4, 6, 8, 6]
@@ -155,11 +153,11 @@ def test_a_gathering_batch_goes_after_max_wait_even_if_requests_keep_coming(
     async def scenario() -> None:
         nonlocal sent
         batcher = MicroBatcher(model.predict, max_rows=10**6, max_wait=0.02, inline_max_rows=10**6)
-        await asyncio.gather(*(batcher.predict([row]) for row in rows))
+        await asyncio.gather(*(batcher.predict(row) for row in each(rows)))
         pending = []
         # One request per round until the gathering batch has been predicted.
         while len(model.calls) < 2 and sent < 10**6:
-            pending.append(asyncio.create_task(batcher.predict([rows[sent % 4]])))
+            pending.append(asyncio.create_task(batcher.predict(each(rows)[sent % 4])))
             sent += 1
             await asyncio.sleep(0)
         await asyncio.gather(*pending)
@@ -176,14 +174,14 @@ def test_batches_larger_than_the_inline_limit_are_predicted_in_a_worker_thread(
     rows = distinct_rows(metadata, 8)
     threads: list[int] = []
 
-    def predict(batch: Sequence[Features]) -> Predictions:
+    def predict(x: Matrix) -> Predictions:
         threads.append(threading.get_ident())
-        return model.predict(batch)
+        return model.predict(x)
 
     async def scenario() -> None:
         batcher = MicroBatcher(predict, max_rows=64, max_wait=0, inline_max_rows=4)
-        await asyncio.gather(*(batcher.predict([row]) for row in rows[:4]))  # inline
-        await asyncio.gather(*(batcher.predict([row]) for row in rows))  # 8 rows: a thread
+        await asyncio.gather(*(batcher.predict(row) for row in each(rows[:4])))  # inline
+        await asyncio.gather(*(batcher.predict(row) for row in each(rows)))  # 8 rows: a thread
         await batcher.close()
 
     asyncio.run(scenario())
@@ -196,10 +194,10 @@ def test_a_failing_request_does_not_fail_its_neighbours(
     model: RecordingModel, metadata: ModelMetadata
 ) -> None:
     rows = distinct_rows(metadata, 10)
-    first_feature = next(iter(Features.model_fields))
-    bad = Features.model_validate(rows[0].model_dump() | {first_feature: SENTINEL})
-    requests = [[row] for row in rows]
-    requests[4] = [bad]
+    bad = rows[:1].copy()
+    bad[0, 0] = SENTINEL
+    requests = each(rows)
+    requests[4] = bad
 
     async def scenario() -> list[Predictions | BaseException]:
         batcher = MicroBatcher(model.predict, max_rows=64, max_wait=0.005, inline_max_rows=100)
@@ -224,14 +222,14 @@ def test_close_answers_every_queued_request_then_refuses(
 
     async def scenario() -> None:
         batcher = MicroBatcher(model.predict, max_rows=8, max_wait=0.005, inline_max_rows=100)
-        pending = [asyncio.ensure_future(batcher.predict([row])) for row in rows]
+        pending = [asyncio.ensure_future(batcher.predict(row)) for row in each(rows)]
         await asyncio.sleep(0)  # queued, not yet predicted
         await batcher.close()
         assert all(task.done() for task in pending)
-        for row, task in zip(rows, pending, strict=True):
-            assert_same_predictions(task.result(), model.predictor.predict([row]))
+        for row, task in zip(each(rows), pending, strict=True):
+            assert_same_predictions(task.result(), model.predictor.predict(row))
         with pytest.raises(ModelNotReadyError):
-            await batcher.predict([rows[0]])
+            await batcher.predict(rows[:1])
 
     asyncio.run(scenario())
     assert max(model.calls) <= 8
@@ -242,9 +240,9 @@ def test_a_cancelled_close_still_answers_and_a_cancelled_batch_fails_its_request
 ) -> None:
     rows = distinct_rows(metadata, 4)
 
-    def slow_predict(batch: Sequence[Features]) -> Predictions:
+    def slow_predict(x: Matrix) -> Predictions:
         time.sleep(0.3)
-        return model.predict(batch)
+        return model.predict(x)
 
     async def scenario() -> None:
         # Batches of more than one row go to a thread, which a cancelled task cannot stop.
@@ -276,8 +274,8 @@ def test_one_client_at_a_time_never_waits_for_a_batch_to_fill(
     async def scenario() -> None:
         # Were a lone request held for the fill window, this would time out.
         batcher = MicroBatcher(model.predict, max_rows=64, max_wait=60, inline_max_rows=100)
-        for row in rows:
-            await asyncio.wait_for(batcher.predict([row]), timeout=20)
+        for row in each(rows):
+            await asyncio.wait_for(batcher.predict(row), timeout=20)
         await batcher.close()
 
     asyncio.run(scenario())

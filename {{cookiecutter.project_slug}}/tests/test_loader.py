@@ -3,11 +3,11 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.loader import ModelLoadError, load_model
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata, file_version, metadata_path
-from {{ cookiecutter.package_name }}.predictor import Features
 
 
 @pytest.fixture
@@ -119,10 +119,10 @@ def test_predictions_keep_row_order(model_path: Path, metadata: ModelMetadata) -
     predictor = load_model(model_path, threads=1).predictor
     summary = metadata.summary
     # Rows at the low and high ends of every feature fall on opposite sides of the boundary.
-    low = Features.model_validate({n: s.quantiles["p05"] for n, s in summary.items()})
-    high = Features.model_validate({n: s.quantiles["p95"] for n, s in summary.items()})
-    forward = predictor.predict([low, high])
-    backward = predictor.predict([high, low])
+    low = [summary[spec.name].quantiles["p05"] for spec in metadata.features]
+    high = [summary[spec.name].quantiles["p95"] for spec in metadata.features]
+    forward = predictor.predict(np.array([low, high]))
+    backward = predictor.predict(np.array([high, low]))
     assert forward.outputs == backward.outputs[::-1]
     assert forward.outputs[0] != forward.outputs[1]
     assert forward.probabilities is not None

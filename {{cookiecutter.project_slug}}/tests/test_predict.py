@@ -1,5 +1,6 @@
 import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -8,10 +9,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }}.loader import load_model
 from {{ cookiecutter.package_name }}.metadata import FLOAT32_MAX, ModelMetadata
 from {{ cookiecutter.package_name }}.payload import first_problems
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.routes import DirectRoute
+from {{ cookiecutter.package_name }}.sample_data import load_sample_data
 from {{ cookiecutter.package_name }}.schemas import ErrorResponse, PredictRequest
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -35,6 +38,20 @@ def test_predict_many_rows_in_request_order(client: TestClient, metadata: ModelM
     body = client.post("/predict", json={"instances": [low, high, low]}).json()
     assert len(body["predictions"]) == 3
     assert body["predictions"][0] == body["predictions"][2] != body["predictions"][1]
+
+
+def test_rows_reach_the_model_as_columns_in_feature_order(
+    client: TestClient, model_path: Path
+) -> None:
+    x = load_sample_data(Features).x_test  # held-out rows, which the model puts in both classes
+    names = list(Features.model_fields)
+    # Each row's keys in reverse: the columns follow Features, never the order of the keys.
+    instances = [dict(reversed(list(zip(names, values, strict=True)))) for values in x.tolist()]
+    body = client.post("/predict", json={"instances": instances}).json()
+    expected = load_model(model_path, threads=1).predictor.predict(x)
+    assert body["predictions"] == expected.outputs
+    assert body["probabilities"] == expected.probabilities
+    assert len(set(body["predictions"])) > 1
 
 
 def test_large_batch_is_predicted_off_the_event_loop_with_the_same_result(

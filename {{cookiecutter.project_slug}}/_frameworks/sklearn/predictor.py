@@ -1,22 +1,20 @@
 """The model this service serves: its input features, how to load it and how to predict.
 
 This is the one module to edit to serve your own scikit-learn model; README.md walks through it.
-The service validates every request row against `Features`, and refuses to start when the
+The service validates every request row against `Features`, hands `Predictor.predict` the
+rows as a matrix whose columns are its fields in declaration order, and refuses to start when the
 model's metadata file records a different feature schema.
 """
 
-from collections.abc import Sequence
-from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import joblib
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
 from .metadata import BoundedFloat, ModelMetadata
-from .prediction import Predictions
+from .prediction import Matrix, Predictions
 
 
 class Features(BaseModel):
@@ -69,7 +67,6 @@ class Predictor:
     def __init__(self, estimator: Any, classes: list[str]) -> None:
         self._estimator = estimator
         self._classes = classes
-        self._width = len(Features.model_fields)
 
     @classmethod
     def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
@@ -83,10 +80,8 @@ class Predictor:
             raise ValueError("the metadata must name one class per estimator class")
         return cls(estimator, metadata.classes)
 
-    def predict(self, rows: Sequence[Features]) -> Predictions:
-        # A model's __dict__ keeps declaration order, which is the model's column order.
-        values = chain.from_iterable(row.__dict__.values() for row in rows)
-        x = np.fromiter(values, dtype=np.float64).reshape(len(rows), self._width)
+    def predict(self, x: Matrix) -> Predictions:
+        """Predict the rows of `x`: one per instance, the Features columns in their order."""
         proba = self._estimator.predict_proba(x)
         return Predictions(
             outputs=[self._classes[i] for i in proba.argmax(axis=1)],

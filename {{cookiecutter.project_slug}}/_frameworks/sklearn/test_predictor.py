@@ -12,11 +12,10 @@ from {{ cookiecutter.package_name }}.sample_data import load_sample_data
 
 def test_predictions_are_the_estimators_own(model_path: Path, metadata: ModelMetadata) -> None:
     x = load_sample_data(Features).x_test  # held-out rows, which the model puts in both classes
-    rows = [Features.model_validate(dict(zip(Features.model_fields, r, strict=True))) for r in x]
     estimator = joblib.load(model_path)
     classes = metadata.classes or []
 
-    result = Predictor.load(model_path, metadata, threads=1).predict(rows)
+    result = Predictor.load(model_path, metadata, threads=1).predict(x)
 
     assert result.outputs == [classes[i] for i in estimator.predict(x)]
     assert set(result.outputs) == set(classes)

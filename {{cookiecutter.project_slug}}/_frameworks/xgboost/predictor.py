@@ -1,23 +1,21 @@
 """The model this service serves: its input features, how to load it and how to predict.
 
 This is the one module to edit to serve your own XGBoost model; README.md walks through it.
-The service validates every request row against `Features`, and refuses to start when the
+The service validates every request row against `Features`, hands `Predictor.predict` the
+rows as a matrix whose columns are its fields in declaration order, and refuses to start when the
 model's metadata file records a different feature schema.
 """
 
 import json
-from collections.abc import Sequence
-from itertools import chain
 from pathlib import Path
 from typing import ClassVar, Self
 
-import numpy as np
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict
 
 from .booster_predict import BoosterPredict
 from .metadata import BoundedFloat, ModelMetadata
-from .prediction import Predictions
+from .prediction import Matrix, Predictions
 
 
 class Features(BaseModel):
@@ -70,7 +68,6 @@ class Predictor:
         # sample's trees take for one row (booster_predict.py). Thread-safe, as it is.
         self._predict = BoosterPredict(booster)
         self._classes = classes
-        self._width = len(Features.model_fields)
 
     @classmethod
     def load(cls, path: Path, metadata: ModelMetadata, *, threads: int) -> Self:
@@ -90,13 +87,11 @@ class Predictor:
             )
         return cls(booster, classes)
 
-    def predict(self, rows: Sequence[Features]) -> Predictions:
-        if not rows:
+    def predict(self, x: Matrix) -> Predictions:
+        """Predict the rows of `x`: one per instance, the Features columns in their order."""
+        if not len(x):
             return Predictions(outputs=[], probabilities=[])
-        # A model's __dict__ keeps declaration order, which is the model's column order.
-        values = chain.from_iterable(row.__dict__.values() for row in rows)
-        x = np.fromiter(values, dtype=np.float32).reshape(len(rows), self._width)
-        scores = self._predict(x)
+        scores = self._predict(x)  # in float32, as XGBoost computes
         if scores.ndim == 2:  # a probability per class
             return Predictions(
                 outputs=[self._classes[i] for i in scores.argmax(axis=1)],

@@ -19,11 +19,6 @@ def test_rows() -> np.ndarray:
     return load_sample_data(Features).x_test
 
 
-def as_features(x: np.ndarray) -> list[Features]:
-    names = list(Features.model_fields)
-    return [Features.model_validate(dict(zip(names, row, strict=True))) for row in x]
-
-
 def train(x: np.ndarray, labels: np.ndarray, params: dict[str, object], rounds: int) -> xgb.Booster:
     return xgb.train(params, xgb.DMatrix(x, label=labels), num_boost_round=rounds)
 
@@ -36,7 +31,7 @@ def test_a_binary_model_gives_the_boosters_probabilities(
     positive = booster.inplace_predict(test_rows.astype(np.float32))
     both = np.column_stack([1.0 - positive, positive])
 
-    result = predictor.predict(as_features(test_rows))
+    result = predictor.predict(test_rows)
 
     classes = metadata.classes or []
     assert result.outputs == [classes[i] for i in both.argmax(axis=1)]
@@ -50,7 +45,7 @@ def test_a_tie_goes_to_the_first_class(test_rows: np.ndarray) -> None:
     # No trees: every row gets the base score, exactly 0.5.
     labels = np.arange(len(test_rows)) % 2
     booster = train(test_rows, labels, {"objective": "binary:logistic", "base_score": 0.5}, 0)
-    result = Predictor(booster, CLASSES[:2]).predict(as_features(test_rows[:3]))
+    result = Predictor(booster, CLASSES[:2]).predict(test_rows[:3])
     assert result.outputs == ["first"] * 3
     assert result.probabilities == [{"first": 0.5, "second": 0.5}] * 3
 
@@ -60,7 +55,7 @@ def test_a_multi_class_model_gives_a_probability_per_class(test_rows: np.ndarray
     booster = train(test_rows, labels, {"objective": "multi:softprob", "num_class": 3}, 5)
     expected = booster.inplace_predict(test_rows.astype(np.float32))
 
-    result = Predictor(booster, CLASSES).predict(as_features(test_rows))
+    result = Predictor(booster, CLASSES).predict(test_rows)
 
     assert result.outputs == [CLASSES[i] for i in expected.argmax(axis=1)]
     assert result.probabilities == [dict(zip(CLASSES, p, strict=True)) for p in expected.tolist()]
@@ -80,7 +75,7 @@ def test_a_class_count_other_than_the_models_is_refused(
         Predictor.load(tmp_path / "three.ubj", metadata, threads=1)
     three = metadata.model_copy(update={"classes": CLASSES})
     predictor = Predictor.load(tmp_path / "three.ubj", three, threads=1)
-    assert predictor.predict(as_features(test_rows[:1])).outputs[0] in CLASSES
+    assert predictor.predict(test_rows[:1]).outputs[0] in CLASSES
 
 
 @pytest.mark.parametrize(
@@ -109,9 +104,7 @@ def test_early_stopping_serves_the_best_round_as_xgboost_does(
     assert model.best_iteration < 59  # it did stop early, leaving later rounds in the file
     model.get_booster().save_model(tmp_path / "stopped.ubj")
 
-    result = Predictor.load(tmp_path / "stopped.ubj", metadata, threads=1).predict(
-        as_features(test_rows)
-    )
+    result = Predictor.load(tmp_path / "stopped.ubj", metadata, threads=1).predict(test_rows)
 
     assert result.probabilities is not None
     served = [p[(metadata.classes or [])[1]] for p in result.probabilities]

@@ -12,23 +12,23 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from .errors import ModelNotReadyError
-from .prediction import Predictions
-from .predictor import Features
+from .prediction import Matrix, Predictions
 
 # Rounds of the event loop without a new request after which a gathering batch is predicted.
 # Bytes read from a socket reach this queue two rounds later (one to read them and start the
 # request's task, one to run it), on asyncio's loop and on uvloop alike; the third is a margin.
 QUIET_ROUNDS = 3
 
-PredictFn = Callable[[Sequence[Features]], Predictions]
+PredictFn = Callable[[Matrix], Predictions]
 
 
 @dataclass
 class _Request:
-    rows: Sequence[Features]
+    x: Matrix
     future: asyncio.Future[Predictions] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -97,12 +97,12 @@ class MicroBatcher:
         self._closing = False
         self._last_batch_requests = 0
 
-    async def predict(self, rows: Sequence[Features]) -> Predictions:
+    async def predict(self, x: Matrix) -> Predictions:
         if self._closing:
             raise ModelNotReadyError("the service is shutting down")
-        request = _Request(rows)
+        request = _Request(x)
         self._queue.append(request)
-        self._queued_rows += len(rows)
+        self._queued_rows += len(x)
         if self._flush is None:
             # A task's first step runs after every callback already scheduled in this turn.
             self._flush = asyncio.create_task(self._run_flush(), name="micro-batch")
@@ -150,29 +150,29 @@ class MicroBatcher:
 
     def _take_batch(self) -> list[_Request]:
         batch = [self._queue.popleft()]
-        rows = len(batch[0].rows)
-        while self._queue and rows + len(self._queue[0].rows) <= self._max_rows:
-            rows += len(self._queue[0].rows)
+        rows = len(batch[0].x)
+        while self._queue and rows + len(self._queue[0].x) <= self._max_rows:
+            rows += len(self._queue[0].x)
             batch.append(self._queue.popleft())
         self._queued_rows -= rows
         return batch
 
-    async def _call_model(self, rows: Sequence[Features]) -> Predictions:
+    async def _call_model(self, x: Matrix) -> Predictions:
         start = time.perf_counter()
-        if len(rows) <= self._inline_max_rows:
-            predictions = self._predict(rows)
+        if len(x) <= self._inline_max_rows:
+            predictions = self._predict(x)
         else:
-            predictions = await run_in_threadpool(self._predict, rows)
+            predictions = await run_in_threadpool(self._predict, x)
         if self._observe_call is not None:
             self._observe_call(time.perf_counter() - start)
         return predictions
 
     async def _predict_batch(self, batch: list[_Request]) -> None:
         self._last_batch_requests = len(batch)
-        rows = [row for request in batch for row in request.rows]
+        x = batch[0].x if len(batch) == 1 else np.concatenate([request.x for request in batch])
         try:
-            predictions = await self._call_model(rows)
-            parts = split(predictions, [len(request.rows) for request in batch])
+            predictions = await self._call_model(x)
+            parts = split(predictions, [len(request.x) for request in batch])
         except Exception:
             # One request's rows broke the model call: predict each request on its own, so
             # that only that request fails and its neighbours still get their answers.
@@ -185,8 +185,8 @@ class MicroBatcher:
 
     async def _predict_alone(self, request: _Request) -> None:
         try:
-            predictions = await self._call_model(request.rows)
-            split(predictions, [len(request.rows)])  # one output per row, or an error
+            predictions = await self._call_model(request.x)
+            split(predictions, [len(request.x)])  # one output per row, or an error
         except Exception as error:
             if not request.future.done():
                 request.future.set_exception(error)

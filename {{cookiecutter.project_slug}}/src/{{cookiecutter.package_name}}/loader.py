@@ -16,6 +16,7 @@ from .metadata import (
     now,
     read_metadata,
 )
+from .prediction import to_matrix
 from .predictor import Features, Predictor
 
 
@@ -112,7 +113,8 @@ def load_model(path: Path, *, threads: int) -> LoadedModel:
     except Exception as error:
         raise ModelLoadError(path, first_line(error)) from error
     try:
-        predictor.predict([Features.model_validate(metadata.example_row())])
+        example = Features.model_validate(metadata.example_row())
+        predictor.predict(to_matrix([example], len(Features.model_fields)))
     except Exception as error:
         raise ModelLoadError(path, f"the warm-up prediction failed: {first_line(error)}") from error
     return LoadedModel(predictor=predictor, metadata=metadata, loaded_at=now())

@@ -1,6 +1,17 @@
-"""What a predictor returns for a batch of rows."""
+"""What a predictor takes, and what it returns."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+# The rows of one model call: a row per instance, a column per feature in the order of the
+# fields of `predictor.Features`, as 64-bit floats (which hold every feature's value exactly:
+# integers up to 2**53, and every float).
+Matrix = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,3 +24,13 @@ class Predictions:
 
     outputs: list[str] | list[float]
     probabilities: list[dict[str, float]] | None = None
+
+
+def to_matrix(rows: Sequence[BaseModel], width: int) -> Matrix:
+    """Validated rows as a Matrix, in one pass over their values.
+
+    A model's `__dict__` holds its fields alone, in declaration order; `width` is how many there
+    are.
+    """
+    values = chain.from_iterable(row.__dict__.values() for row in rows)
+    return np.fromiter(values, dtype=np.float64).reshape(len(rows), width)

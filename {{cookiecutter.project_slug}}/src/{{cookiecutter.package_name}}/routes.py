@@ -12,9 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from .deps import ModelDep, SettingsDep
 from .errors import TooManyRowsError
 from .loader import LoadedModel
-from .payload import read_predict_request
-from .prediction import Predictions
-from .predictor import Features
+from .payload import read_instances
+from .prediction import Matrix, Predictions
 from .request_id import current_request_id
 from .schemas import ErrorResponse, ModelInfo, PredictResponse, Status
 from .settings import Settings
@@ -86,19 +85,19 @@ async def predict(request: Request) -> Response:
     state: ServiceState = request.app.state.service
     settings, metrics, batcher = state.settings, state.metrics, state.batcher
     model = state.ready_model()
-    body = await read_predict_request(request, settings.max_body_bytes)
-    rows = body.instances
-    if len(rows) > settings.max_rows:
+    x = await read_instances(request, settings.max_body_bytes)
+    rows = len(x)
+    if rows > settings.max_rows:
         raise TooManyRowsError(
-            f"at most {settings.max_rows} rows per request, got {len(rows)}", field="instances"
+            f"at most {settings.max_rows} rows per request, got {rows}", field="instances"
         )
-    if batcher is not None and len(rows) < settings.batch_max_rows:
-        result = await batcher.predict(rows)  # the batcher records its model calls
+    if batcher is not None and rows < settings.batch_max_rows:
+        result = await batcher.predict(x)  # the batcher records its model calls
     else:
         start = time.perf_counter()
-        result = await predict_now(model, settings, rows)
+        result = await predict_now(model, settings, x)
         metrics.observe_call(time.perf_counter() - start)
-    metrics.observe_request(len(rows))
+    metrics.observe_request(rows)
     response = PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,
@@ -110,15 +109,15 @@ async def predict(request: Request) -> Response:
     return Response(response.model_dump_json(), media_type="application/json")
 
 
-async def predict_now(model: LoadedModel, settings: Settings, rows: list[Features]) -> Predictions:
+async def predict_now(model: LoadedModel, settings: Settings, x: Matrix) -> Predictions:
     # A tree model predicts a few rows in well under a millisecond, and calling it on the event
     # loop is cheaper than the hop to a worker thread. Measured with a model of 200 trees of
     # depth 6: 1 row 0.025 ms, 100 rows 0.14 ms, 1000 rows 1.2 ms; one threadpool round trip
     # 0.07 ms.
     # Larger batches go to a thread so that the loop keeps serving health checks meanwhile.
-    if len(rows) <= settings.inline_predict_max_rows:
-        return model.predictor.predict(rows)
-    return await run_in_threadpool(model.predictor.predict, rows)
+    if len(x) <= settings.inline_predict_max_rows:
+        return model.predictor.predict(x)
+    return await run_in_threadpool(model.predictor.predict, x)
 
 
 async def describe_model(model: ModelDep, settings: SettingsDep) -> ModelInfo:
