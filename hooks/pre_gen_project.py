@@ -37,7 +37,7 @@ DEPENDENCIES = {
     "dotenv", "engineio", "fastapi", "flask", "flask_cors", "flask_login", "gevent",
     "geventhttpclient", "greenlet", "gunicorn", "h11", "httpcore2", "httptools", "httpx2",
     "httpx2_jsfetch", "idna", "iniconfig", "itsdangerous", "jinja2", "joblib", "librt", "locust",
-    "markupsafe", "msgpack", "mypy", "mypy_extensions", "mypyc", "narwhals", "numpy",
+    "markupsafe", "msgpack", "msgspec", "mypy", "mypy_extensions", "mypyc", "narwhals", "numpy",
     "opentelemetry", "opentelemetry_api", "packaging", "pathspec", "pluggy", "prometheus_client",
     "psutil", "py", "pycparser", "pydantic", "pydantic_core", "pydantic_settings", "pygments",
     "pytest", "pytest_locust", "python_dotenv", "python_engineio", "python_socketio", "pywin32",

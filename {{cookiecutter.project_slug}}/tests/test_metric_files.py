@@ -111,7 +111,7 @@ def test_retiring_a_worker_that_wrote_nothing_changes_nothing(folder: Path) -> N
 
 def test_folding_never_lowers_a_float_total(tmp_path: Path) -> None:
     # Added in another grouping, floats can come out one unit in the last place apart.
-    rng = random.Random(7)  # noqa: S311 - test data, not secrets
+    rng = random.Random(7)
     for trial in range(300):
         folder = tmp_path / str(trial)
         folder.mkdir()
@@ -125,7 +125,7 @@ def test_folding_never_lowers_a_float_total(tmp_path: Path) -> None:
 
 def test_folding_a_small_archive_under_large_live_totals_never_lowers_them(tmp_path: Path) -> None:
     # One step up of a small archive's value can be far less than one step of the total.
-    rng = random.Random(11)  # noqa: S311 - test data, not secrets
+    rng = random.Random(11)
     for trial in range(300):
         folder = tmp_path / str(trial)
         folder.mkdir()

@@ -17,6 +17,7 @@ from .loader import ModelLoadError, load_model
 from .logs import configure_logging
 from .metrics import HttpMetrics, ModelMetrics, ProcessMetrics, expose, multiprocess_mode
 from .middleware import ObservabilityMiddleware
+from .payload import FAST_DECODE, NO_FAST_DECODE_BECAUSE
 from .routes import add_routes
 from .schemas import ErrorResponse, PredictRequest
 from .settings import Settings
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version=model.metadata.version,
             framework=model.metadata.framework,
             seconds=round(time.perf_counter() - start, 3),
+            # Whether valid bodies take the fast path (fast_decode.py), and if not, why not.
+            fast_decode="on" if FAST_DECODE is not None else f"off: {NO_FAST_DECODE_BECAUSE}",
         )
 
     app = FastAPI(
