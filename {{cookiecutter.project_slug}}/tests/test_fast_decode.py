@@ -45,6 +45,7 @@ class StrictRow(BaseModel):
     age: Annotated[int, Field(ge=0, le=120)]
     count: int
     share: Annotated[float, Field(gt=0, lt=1)]
+    finite: Annotated[float, Field(allow_inf_nan=False)]
     anything: float
 
 
@@ -56,6 +57,7 @@ class LaxRow(BaseModel):
     age: Annotated[int, Field(ge=0, le=120)]
     count: int
     share: Annotated[float, Field(gt=0, lt=1)]
+    finite: Annotated[float, Field(allow_inf_nan=False)]
     anything: float
 
 
@@ -116,6 +118,7 @@ def edit_row(rows: list[list[tuple[str, str]]], rng: random.Random) -> None:
         return
     at = rng.randrange(len(row))
     key, value = row[at]
+    escaped = f"\\u{ord(key[0]):04x}{key[1:]}" if key else key
     edits: list[Callable[[], object]] = [
         lambda: row.__setitem__(at, (key, rng.choice(NUMBERS))),
         lambda: row.__setitem__(at, (key, rng.choice(OTHER_VALUES))),
@@ -124,7 +127,7 @@ def edit_row(rows: list[list[tuple[str, str]]], rng: random.Random) -> None:
         lambda: row.insert(at + rng.randrange(2), (key, rng.choice(NUMBERS + OTHER_VALUES))),
         lambda: row.insert(at, (rng.choice(["extra", key.upper(), key + " ", ""]), "1")),
         # The same key, spelled with an escape.
-        lambda: row.__setitem__(at, (f"\\u{ord(key[0]):04x}{key[1:]}", value)),
+        lambda: row.__setitem__(at, (escaped, value)),
         lambda: rows.append(list(row)),
         lambda: rows.append([]),
         lambda: rows.insert(0, row[::-1]),  # keys in another order
@@ -175,7 +178,14 @@ def test_the_fast_path_keeps_every_digit_of_a_number() -> None:
         *rng.uniform(0, 1, 500),
         *(10.0 ** rng.uniform(-300, 38, 500)),
     ]:
-        row = {"measure": value, "age": 30, "count": 2**62 + 1, "share": 0.5, "anything": -value}
+        row = {
+            "measure": value,
+            "age": 30,
+            "count": 2**62 + 1,
+            "share": 0.5,
+            "finite": value,
+            "anything": -value,
+        }
         body = json.dumps({"instances": [row]}).encode()
         assert assert_agrees(decode, model, body)
 

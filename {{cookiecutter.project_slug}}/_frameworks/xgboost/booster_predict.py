@@ -13,7 +13,8 @@ a proxy matrix kept per thread, and copies the result out directly (README.md, "
 model", gives what that gains under load).
 
 It predicts values ("type 0": probabilities for a classifier), over every tree, from a matrix
-of numbers (copied to float32 first unless it is one already: XGBoost computes in float32). For
+of numbers (copied to float32 first unless it is float32 or float64 already: XGBoost computes in
+float32). For
 margins, call `booster.inplace_predict(x, predict_type="margin")`; for leaf indices or feature
 contributions, `booster.predict(xgb.DMatrix(x), pred_leaf=True)` or `pred_contribs=True`.
 """
@@ -48,6 +49,10 @@ PREDICT_VALUES = json.dumps(
 ).encode()
 
 
+# The input types XGBoost reads as they are.
+FLOATS = {np.dtype(np.float32), np.dtype(np.float64)}
+
+
 def _check(status: int) -> None:
     if status != 0:
         raise xgb.core.XGBoostError(_LIB.XGBGetLastError().decode())
@@ -77,7 +82,8 @@ class BoosterPredict:
 
     def __call__(self, x: NDArray[Any]) -> NDArray[np.float32]:
         x = np.asarray(x)
-        if x.dtype != np.float32 or not x.flags.c_contiguous:
+        # XGBoost reads float32 and float64 (converting each value as NumPy would) in place.
+        if x.dtype not in FLOATS or not x.flags.c_contiguous:
             if x.dtype.kind not in "biuf":
                 raise TypeError(f"expected a matrix of numbers, got one of {x.dtype}")
             with np.errstate(over="ignore"):  # beyond float32's range: infinite, as in XGBoost
@@ -91,9 +97,10 @@ class BoosterPredict:
         proxy = getattr(self._proxies, "matrix", None)
         if proxy is None:
             proxy = self._proxies.matrix = _ProxyMatrix()
-        interface = b'{"data":[%d,true],"shape":[%d,%d],"typestr":"<f4","version":3}' % (
+        interface = b'{"data":[%d,true],"shape":[%d,%d],"typestr":"%s","version":3}' % (
             x.__array_interface__["data"][0],
             *x.shape,
+            x.dtype.str.encode(),
         )
         shape = ctypes.POINTER(ctypes.c_uint64)()
         dims = ctypes.c_uint64()

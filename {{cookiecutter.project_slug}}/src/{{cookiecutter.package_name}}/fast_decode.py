@@ -10,7 +10,8 @@ only what pydantic would accept, with the same values, and hands every other bod
 - it exists only for a `Features` whose every rule it can check as pydantic does: fields
   declared `float` or `int`, required, without aliases, with no constraint but bounds and
   strictness, and no validators (`decoder_for` names what it cannot translate);
-- a value that is not finite is never accepted here.
+- a value that is not finite is never accepted here: JSON has no literal for one, and msgspec
+  refuses a number beyond a float's range (1e999) instead of making it infinite.
 
 For 100 rows of the sample's 30 features (an 82 KB body) that takes about 80 us, where
 pydantic takes about 240: parsing JSON numbers dominates both, but msgspec writes them into the
@@ -87,10 +88,7 @@ def decoder_for(request_model: type[BaseModel]) -> Decoder:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         values = chain.from_iterable(map(values_of, decoded))
-        x = np.fromiter(values, dtype=np.float64).reshape(len(decoded), width)
-        # msgspec refuses a number beyond a float's range; this keeps that promise whatever
-        # its version, since pydantic alone knows which features may be infinite.
-        return x if np.isfinite(x).all() else None
+        return np.fromiter(values, dtype=np.float64).reshape(len(decoded), width)
 
     return decode_rows
 
