@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from {{ cookiecutter.package_name }}.loader import load_model
 from {{ cookiecutter.package_name }}.metadata import FLOAT32_MAX, ModelMetadata
 from {{ cookiecutter.package_name }}.payload import first_problems
+from {{ cookiecutter.package_name }}.prediction import Matrix, Predictions
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.routes import DirectRoute
 from {{ cookiecutter.package_name }}.sample_data import load_sample_data
-from {{ cookiecutter.package_name }}.schemas import ErrorResponse, PredictRequest
+from {{ cookiecutter.package_name }}.schemas import ErrorResponse, PredictRequest, PredictResponse
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Row = dict[str, float | int]
@@ -30,6 +31,28 @@ def test_predict_one_row(client: TestClient, row: Row, metadata: ModelMetadata) 
     assert body["probabilities"][0].keys() == set(metadata.classes or [])
     assert body["model_version"] == metadata.version
     assert body["request_id"] == response.headers["X-Request-ID"]
+    # The body the OpenAPI document gives, its fields in the same order.
+    assert list(body) == list(PredictResponse.model_fields)
+    PredictResponse.model_validate_json(response.content)
+
+
+@pytest.mark.parametrize("lost", ["outputs", "probabilities"])
+def test_a_model_that_loses_a_row_is_a_500_never_a_shifted_answer(
+    client: TestClient, row: Row, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    predictor = client.app.state.service.model.predictor  # type: ignore[attr-defined]
+    predict = predictor.predict
+
+    def lose_one(x: Matrix) -> Predictions:
+        result = predict(x)
+        if lost == "outputs":
+            return Predictions(outputs=result.outputs[1:], probabilities=result.probabilities)
+        return Predictions(outputs=result.outputs, probabilities=(result.probabilities or [])[1:])
+
+    monkeypatch.setattr(predictor, "predict", lose_one)
+    response = client.post("/predict", json={"instances": [row, row]})
+    assert response.status_code == 500
+    assert response.json()["detail"] == "internal server error"
 
 
 def test_predict_many_rows_in_request_order(client: TestClient, metadata: ModelMetadata) -> None:

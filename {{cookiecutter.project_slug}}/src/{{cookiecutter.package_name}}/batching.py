@@ -16,7 +16,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from .errors import ModelNotReadyError
-from .prediction import Matrix, Predictions
+from .prediction import Matrix, Predictions, check_count
 
 # Rounds of the event loop without a new request after which a gathering batch is predicted.
 # Bytes read from a socket reach this queue two rounds later (one to read them and start the
@@ -36,10 +36,7 @@ class _Request:
 
 def split(predictions: Predictions, sizes: Sequence[int]) -> list[Predictions]:
     """Cut the predictions of concatenated requests back into one per request."""
-    if len(predictions.outputs) != sum(sizes):
-        raise ValueError(
-            f"the model returned {len(predictions.outputs)} outputs for {sum(sizes)} rows"
-        )
+    check_count(predictions, sum(sizes))
     parts = []
     start = 0
     for size in sizes:

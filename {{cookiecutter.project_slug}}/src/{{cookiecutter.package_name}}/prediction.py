@@ -34,3 +34,17 @@ def to_matrix(rows: Sequence[BaseModel], width: int) -> Matrix:
     """
     values = chain.from_iterable(row.__dict__.values() for row in rows)
     return np.fromiter(values, dtype=np.float64).reshape(len(rows), width)
+
+
+def check_count(predictions: Predictions, rows: int) -> None:
+    """Raise ValueError unless `predictions` has one output, and one set of probabilities if
+    any, for each of `rows` rows: a predictor that lost or added one would shift every answer."""
+    probabilities = predictions.probabilities
+    if len(predictions.outputs) != rows or (
+        probabilities is not None and len(probabilities) != rows
+    ):
+        raise ValueError(
+            f"the model returned {len(predictions.outputs)} outputs"
+            + ("" if probabilities is None else f" and {len(probabilities)} probabilities")
+            + f" for {rows} rows"
+        )
