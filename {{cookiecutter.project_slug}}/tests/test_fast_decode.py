@@ -13,12 +13,20 @@ from typing import Annotated, Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.fast_decode import UntranslatableError, decoder_for
 from {{ cookiecutter.package_name }}.metadata import FLOAT32_MAX, BoundedFloat, ModelMetadata
-from {{ cookiecutter.package_name }}.payload import FAST_DECODE, NO_FAST_DECODE_BECAUSE
+from {{ cookiecutter.package_name }}.payload import FAST_DECODE, NO_FAST_DECODE_BECAUSE, beyond_float
 from {{ cookiecutter.package_name }}.prediction import Matrix, to_matrix
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.schemas import PredictRequest
@@ -29,8 +37,9 @@ NUMBERS = [
     "0", "-0", "0.0", "-0.0", "1", "1.0", "1e2", "1E+2", "2.5e-3", "-7.25", "1.5e-400", "5e-324",
     "120", "121", "-1", "0.5", "1e38", "3.4028234663852886e38", "3.4028234663852889e38", "1e39",
     "-3.4028234663852886e38", "-1e39", "1e308", "1e309", "-1e999", "9007199254740993",
-    "12345678901234567890123", "1" + "0" * 40, "-9223372036854775809", "18446744073709551616",
-    "01", "1.", ".5", "-", "+1", "1e", "0x10", "NaN", "Infinity", "-Infinity", "nan", "inf",
+    "12345678901234567890123", "1" + "0" * 40, "1" + "0" * 400, "-9223372036854775809",
+    "18446744073709551616", "01", "1.", ".5", "-", "+1", "1e", "0x10", "NaN", "Infinity",
+    "-Infinity", "nan", "inf",
 ]  # fmt: skip
 OTHER_VALUES = ['"1.5"', '"x"', "true", "false", "null", "[]", "{}", "[1.5]", '{"a": 1}']
 BYTES = list('{}[],:" \\\n\t0123456789eE+-.')
@@ -190,6 +199,17 @@ def test_the_fast_path_keeps_every_digit_of_a_number() -> None:
         assert assert_agrees(decode, model, body)
 
 
+def test_an_int_no_float_holds_is_left_to_pydantic_and_reported_with_its_field() -> None:
+    model = request_model(StrictRow)
+    row = {"measure": 1.5, "age": 30, "count": 7, "share": 0.5, "finite": 2.0, "anything": 0}
+    body = json.dumps({"instances": [row, row | {"count": 10**400}]}).encode()
+    assert decoder_for(model)(body) is None
+    parsed: Any = model.model_validate_json(body)  # an unbounded int: pydantic takes it
+    problem = beyond_float(parsed.instances)
+    assert problem["loc"] == ("body", "instances", 1, "count")
+    assert "bound this feature" in problem["msg"]
+
+
 class Checked(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
@@ -213,6 +233,9 @@ class Checked(BaseModel):
         (create_model("Stepped", weight=(float, Field(multiple_of=0.5))), "weight has a rule"),
         (create_model("Texts", weight=(str, ...)), "weight is declared <class 'str'>"),
         (create_model("Optional", weight=(float | None, ...)), "weight is declared float | None"),
+        (create_model("Huge", count=(int, Field(le=2**64))), "msgspec cannot take a rule"),
+        (create_model("Floated", count=(int, Field(ge=1.0))), "msgspec cannot take a rule"),
+        (RootModel[float], "not a list of rows"),
     ],
 )
 def test_a_rule_msgspec_cannot_check_leaves_bodies_to_pydantic(
@@ -220,6 +243,22 @@ def test_a_rule_msgspec_cannot_check_leaves_bodies_to_pydantic(
 ) -> None:
     with pytest.raises(UntranslatableError, match=why.replace("|", r"\|")):
         decoder_for(request_model(row))
+
+
+@pytest.mark.parametrize(
+    "instances",
+    [
+        (list[StrictRow], Field(alias="rows")),
+        (list[StrictRow], Field(validation_alias="rows")),
+        (list[StrictRow], []),
+    ],
+)
+def test_a_request_whose_instances_have_an_alias_or_default_is_left_to_pydantic(
+    instances: tuple[Any, Any],
+) -> None:
+    model = create_model("Aliased", __config__=ConfigDict(extra="forbid"), instances=instances)
+    with pytest.raises(UntranslatableError, match="instances has a default or an alias"):
+        decoder_for(model)
 
 
 def test_features_take_the_fast_path() -> None:

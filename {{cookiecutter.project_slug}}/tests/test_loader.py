@@ -8,6 +8,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.loader import ModelLoadError, load_model
 from {{ cookiecutter.package_name }}.metadata import ModelMetadata, file_version, metadata_path
+from {{ cookiecutter.package_name }}.prediction import Predictions
+from {{ cookiecutter.package_name }}.predictor import Predictor
 
 
 @pytest.fixture
@@ -129,3 +131,18 @@ def test_predictions_keep_row_order(model_path: Path, metadata: ModelMetadata) -
     for probabilities in forward.probabilities:
         assert set(probabilities) == set(metadata.classes or [])
         assert sum(probabilities.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        (Predictions(outputs=[]), "the model returned 0 outputs for 1 rows"),
+        (Predictions(outputs=[1j]), "a prediction cannot hold a complex"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_predictor_whose_answer_cannot_be_served_fails_at_startup(
+    model_path: Path, monkeypatch: pytest.MonkeyPatch, result: Predictions, problem: str
+) -> None:
+    monkeypatch.setattr(Predictor, "predict", lambda self, x: result)
+    with pytest.raises(ModelLoadError, match=f"the warm-up prediction failed: .*{problem}"):
+        load_model(model_path, threads=1)

@@ -36,6 +36,31 @@ def test_predict_one_row(client: TestClient, row: Row, metadata: ModelMetadata) 
     PredictResponse.model_validate_json(response.content)
 
 
+def test_numpy_values_from_a_predictor_are_served_as_plain_ones(
+    client: TestClient, row: Row, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = client.post("/predict", json={"instances": [row]}).json()
+    predictor = client.app.state.service.model.predictor  # type: ignore[attr-defined]
+    predict = predictor.predict
+
+    def numpy_values(x: Matrix) -> Predictions:
+        result = predict(x)
+        return Predictions(
+            outputs=[np.str_(output) for output in result.outputs],  # type: ignore[arg-type]
+            probabilities=[
+                {label: np.float64(p) for label, p in probabilities.items()}
+                for probabilities in result.probabilities or []
+            ],
+        )
+
+    monkeypatch.setattr(predictor, "predict", numpy_values)
+    response = client.post("/predict", json={"instances": [row]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predictions"] == expected["predictions"]
+    assert body["probabilities"] == expected["probabilities"]
+
+
 @pytest.mark.parametrize("lost", ["outputs", "probabilities"])
 def test_a_model_that_loses_a_row_is_a_500_never_a_shifted_answer(
     client: TestClient, row: Row, monkeypatch: pytest.MonkeyPatch, lost: str

@@ -27,6 +27,7 @@ import annotated_types
 import msgspec
 import numpy as np
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic.types import AllowInfNan, FailFast, Strict
 
 from .prediction import Matrix
@@ -42,7 +43,7 @@ BOUNDS = {
 Decoder = Callable[[bytes], Matrix | None]
 
 
-class UntranslatableError(TypeError):
+class UntranslatableError(Exception):
     """A rule of the row model that msgspec cannot check as pydantic does."""
 
 
@@ -56,9 +57,14 @@ def decoder_for(request_model: type[BaseModel]) -> Decoder:
     if list(request_model.model_fields) != ["instances"]:
         raise UntranslatableError(f"{request_model.__name__} has fields other than instances")
     instances = request_model.model_fields["instances"]
+    refuse_default_or_alias("instances", instances)
     args = get_args(instances.annotation)
     row_model = args[0] if len(args) == 1 else None
-    if get_origin(instances.annotation) is not list or not is_model(row_model):
+    if (
+        get_origin(instances.annotation) is not list
+        or not is_model(row_model)
+        or row_model.__pydantic_root_model__
+    ):
         raise UntranslatableError(
             f"instances is declared {instances.annotation}, not a list of rows"
         )
@@ -71,14 +77,15 @@ def decoder_for(request_model: type[BaseModel]) -> Decoder:
             raise UntranslatableError(f"instances has a rule msgspec cannot check: {rule!r}")
 
     refuse_validators(row_model)
-    fields = [(name, field_type(row_model, name)) for name in row_model.model_fields]
     try:
+        fields = [(name, field_type(row_model, name)) for name in row_model.model_fields]
         row = msgspec.defstruct("Row", fields, forbid_unknown_fields=True, gc=False)
         rows = Annotated[list[row], msgspec.Meta(**lengths)]  # type: ignore[valid-type]
         body = msgspec.defstruct("Body", [("instances", rows)], forbid_unknown_fields=True)
         decode = msgspec.json.Decoder(body).decode
-    except TypeError as error:  # a bound msgspec cannot take for its type
-        raise UntranslatableError(str(error)) from error
+    except (TypeError, ValueError) as error:
+        # A bound msgspec cannot take: a float bound on an int, an int bound beyond int64.
+        raise UntranslatableError(f"msgspec cannot take a rule: {error}") from error
     width = len(fields)
     values_of = msgspec.structs.astuple
 
@@ -88,7 +95,10 @@ def decoder_for(request_model: type[BaseModel]) -> Decoder:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         values = chain.from_iterable(map(values_of, decoded))
-        return np.fromiter(values, dtype=np.float64).reshape(len(decoded), width)
+        try:
+            return np.fromiter(values, dtype=np.float64).reshape(len(decoded), width)
+        except OverflowError:  # an int beyond a float's range: pydantic reports it
+            return None
 
     return decode_rows
 
@@ -109,13 +119,17 @@ def refuse_validators(model: type[BaseModel]) -> None:
         raise UntranslatableError(f"{model.__name__} has validators")
 
 
+def refuse_default_or_alias(name: str, field: FieldInfo) -> None:
+    if not field.is_required() or field.alias is not None or field.validation_alias is not None:
+        raise UntranslatableError(f"{name} has a default or an alias")
+
+
 def field_type(row_model: type[BaseModel], name: str) -> Any:
     """The msgspec type of one field of `row_model`, with its bounds."""
     field = row_model.model_fields[name]
     if field.annotation not in (float, int):
         raise UntranslatableError(f"{name} is declared {field.annotation}, not float or int")
-    if not field.is_required() or field.alias is not None or field.validation_alias is not None:
-        raise UntranslatableError(f"{name} has a default or an alias")
+    refuse_default_or_alias(name, field)
     bounds: dict[str, Any] = {}
     for rule in field.metadata:
         if type(rule) in BOUNDS:

@@ -16,7 +16,7 @@ from .metadata import (
     now,
     read_metadata,
 )
-from .prediction import to_matrix
+from .prediction import check_count, encode_json, to_matrix
 from .predictor import Features, Predictor
 
 
@@ -114,7 +114,9 @@ def load_model(path: Path, *, threads: int) -> LoadedModel:
         raise ModelLoadError(path, first_line(error)) from error
     try:
         example = Features.model_validate(metadata.example_row())
-        predictor.predict(to_matrix([example], len(Features.model_fields)))
+        result = predictor.predict(to_matrix([example], len(Features.model_fields)))
+        check_count(result, 1)
+        encode_json([result.outputs, result.probabilities])  # as each response will be
     except Exception as error:
         raise ModelLoadError(path, f"the warm-up prediction failed: {first_line(error)}") from error
     return LoadedModel(predictor=predictor, metadata=metadata, loaded_at=now())

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import MAX_ERRORS, BodyTooLargeError, BodyValidationError, UnsupportedMediaTypeError
 from .fast_decode import Decoder, UntranslatableError, decoder_for
@@ -65,7 +65,25 @@ async def read_instances(request: Request, max_bytes: int) -> Matrix:
             [{**problem, "loc": ("body", *problem["loc"])} for problem in problems],
             total=error.error_count(),
         ) from None
-    return to_matrix(instances, WIDTH)
+    try:
+        return to_matrix(instances, WIDTH)
+    except OverflowError:  # an int feature without bounds, given a number no float holds
+        raise BodyValidationError([beyond_float(instances)], total=1) from None
+
+
+def beyond_float(rows: Sequence[BaseModel]) -> Mapping[str, Any]:
+    """The first value of `rows` that no 64-bit float holds, as a problem of the body."""
+    for index, row in enumerate(rows):
+        for name, value in row.__dict__.items():
+            try:
+                float(value)
+            except OverflowError:
+                return {
+                    "loc": ("body", "instances", index, name),
+                    "msg": "Number too large for a 64-bit float; bound this feature in Features",
+                    "type": "too_large",
+                }
+    raise ValueError("no value of the rows is beyond a 64-bit float")
 
 
 def first_problems(error: ValidationError, limit: int) -> Sequence[Mapping[str, Any]]:
