@@ -28,6 +28,13 @@ def test_health_routes_answer_head(app: FastAPI) -> None:
     assert not_started.head("/health/ready").status_code == 503
 
 
+def test_a_method_not_allowed_names_every_method_the_path_serves(client: TestClient) -> None:
+    for path, allowed in (("/health/live", "GET, HEAD"), ("/predict", "POST")):
+        response = client.request("DELETE", path)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == allowed
+
+
 def test_serving_keeps_the_garbage_collector_off_what_startup_loaded(app: FastAPI) -> None:
     default_threshold = gc.get_threshold()
     with TestClient(app) as client:
