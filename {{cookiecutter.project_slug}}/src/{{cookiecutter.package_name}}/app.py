@@ -122,7 +122,7 @@ def settled_heap() -> Iterator[None]:
 def document_predict_request(app: FastAPI, state: ServiceState) -> None:
     """Describe the body of POST /predict in the OpenAPI document, with a real example.
 
-    The route parses its body itself (see payload.read_predict_request), so FastAPI cannot see its
+    The route parses its body itself (see payload.read_instances), so FastAPI cannot see its
     schema. The example, a row of training medians, comes from the model's metadata: it exists
     once the model is loaded, and the document is cached from then on.
     """
