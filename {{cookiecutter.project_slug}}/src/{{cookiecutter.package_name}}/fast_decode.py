@@ -20,17 +20,15 @@ tests/test_fast_decode.py holds the two to the same answers on thousands of mang
 """
 
 from collections.abc import Callable
-from itertools import chain
 from typing import Annotated, Any, TypeGuard, cast, get_args, get_origin
 
 import annotated_types
 import msgspec
-import numpy as np
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic.types import AllowInfNan, FailFast, Strict
 
-from .prediction import Matrix
+from .prediction import Matrix, matrix_of
 
 # The bounds msgspec checks, by the name of the keyword of msgspec.Meta that checks them.
 BOUNDS = {
@@ -94,9 +92,8 @@ def decoder_for(request_model: type[BaseModel]) -> Decoder:
             decoded = cast(Any, decode(content)).instances
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        values = chain.from_iterable(map(values_of, decoded))
         try:
-            return np.fromiter(values, dtype=np.float64).reshape(len(decoded), width)
+            return matrix_of(map(values_of, decoded), len(decoded), width)
         except OverflowError:  # an int beyond a float's range: pydantic reports it
             return None
 

@@ -1,6 +1,6 @@
 """What a predictor takes, and what it returns."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -41,13 +41,17 @@ encode_json = msgspec.json.Encoder(enc_hook=plain_value).encode
 
 
 def to_matrix(rows: Sequence[BaseModel], width: int) -> Matrix:
-    """Validated rows as a Matrix, in one pass over their values.
+    """Validated rows as a Matrix. A model's `__dict__` holds its fields alone, in declaration
+    order; `width` is how many there are."""
+    return matrix_of((row.__dict__.values() for row in rows), len(rows), width)
 
-    A model's `__dict__` holds its fields alone, in declaration order; `width` is how many there
-    are.
+
+def matrix_of(rows: Iterable[Iterable[float]], count: int, width: int) -> Matrix:
+    """The Matrix of `count` rows of `width` values each, in one pass over the values.
+
+    Raises OverflowError for an int that no 64-bit float holds.
     """
-    values = chain.from_iterable(row.__dict__.values() for row in rows)
-    return np.fromiter(values, dtype=np.float64).reshape(len(rows), width)
+    return np.fromiter(chain.from_iterable(rows), dtype=np.float64).reshape(count, width)
 
 
 def check_count(predictions: Predictions, rows: int) -> None:

@@ -97,7 +97,7 @@ async def predict(request: Request) -> Response:
         start = time.perf_counter()
         result = await predict_now(model, settings, x)
         metrics.observe_call(time.perf_counter() - start)
-    check_count(result, rows)
+        check_count(result, rows)  # the batcher checks the answers it splits
     metrics.observe_request(rows)
     # The body PredictResponse documents, encoded from the predictor's result as it is
     # (prediction.encode_json; the warm-up checked that its types can be).
