@@ -5,14 +5,17 @@
 
 Bakes the default project, serves it with one gunicorn worker pinned to CPU 0, and loads it with
 wrk pinned to CPU 1, on 127.0.0.1. Everything is compared with references measured in the same
-run, never with absolute numbers: (a) the model's own in-process predict time, (b) a minimal ASGI
-app under the same server, which reads the body and returns constant JSON, (c) a bare Python
-process that imports the same libraries and loads the model, and (d) the minimal app of (b),
-also calling the model once per request on rows validated in advance. The last line reads
-`single: N% of limit, batch: M% of limit`, where limit = 1 / (t_model + t_http).
+run, never with absolute numbers: (a) the model's own in-process predict time (XGBoost's
+`Booster.inplace_predict`, and the service's predictor for comparison), (b) a minimal ASGI app
+under the same server, which reads the body and returns constant JSON, (c) a bare Python process
+that imports the same libraries and loads the model, and (d) the minimal app of (b), also calling
+the model once per request on rows validated in advance. The last line reads
+`single: N% of limit, batch: M% of limit`, where limit = 1 / (t_model + t_http), t_model from
+inplace_predict and t_http from (b).
 
 The machine may be shared: other work on the host only ever slows a run down. So every figure is
-the best of several runs: the fastest load, the fastest model time.
+the best of several runs: the fastest load, the fastest model time. The loads take turns, so that
+a slow spell of the host costs each of them one run rather than all of one load's runs.
 """
 
 import json
@@ -27,6 +30,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cookiecutter.main import cookiecutter
 from processes import free_port, project_env, stop_group, wait_ready
@@ -35,6 +39,7 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "2"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SERVER_CPU, LOAD_CPU = "0", "1"
+Key = TypeVar("Key")
 BATCH_ROWS = 100
 MICRO_BATCH_ROWS = 64
 
@@ -84,9 +89,9 @@ rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.star
 print(time.time() - start, rss)
 """
 
-# The model's own predict time through the service's predictor, on rows already validated and
-# in their matrix: the fastest of four half-second loops. Then, for comparison, that of XGBoost's
-# own Booster.inplace_predict on the same rows in float32, which the predictor calls more cheaply.
+# The model's own predict time, XGBoost's Booster.inplace_predict on rows already in a float32
+# matrix (t_model), and for comparison that of the service's predictor on the same rows, which
+# makes the same C call more cheaply: the fastest of four half-second loops each.
 MODEL_TIMING = """
 import json, sys, time
 from pathlib import Path
@@ -114,8 +119,8 @@ def fastest(call):
 for rows in (1, {batch}):
     x = numpy.repeat(row, rows, axis=0)
     x32 = x.astype(numpy.float32)
-    print(rows, fastest(lambda: model.predictor.predict(x)),
-          fastest(lambda: booster.inplace_predict(x32)))
+    print(rows, fastest(lambda: booster.inplace_predict(x32)),
+          fastest(lambda: model.predictor.predict(x)))
 """
 
 
@@ -143,32 +148,51 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> str:
     ).stdout  # fmt: skip
 
 
-def wrk(url: str, script: Path, connections: int, *, metrics_url: str | None = None) -> Load:
-    """The fastest of RUNS loads of `url` for SECONDS each.
+@dataclass(frozen=True)
+class Target:
+    """One load: wrk posting `script` to `url` over `connections` connections."""
 
-    A one-second warm-up at the same concurrency comes first and its figures are dropped: the
-    first requests pay for new connections, cold caches and lazy setup. With `metrics_url` (the
-    service's /metrics), the load also carries the model's mean time per call and the rows each
-    call predicted, from the service's own counts during that run.
+    url: str
+    script: Path
+    connections: int
+    metrics_url: str | None = None
+    """The service's /metrics: the load then also reads the model's time and rows per call."""
+
+
+def load_once(target: Target) -> Load:
+    """One run of SECONDS. With a metrics URL, the load carries the model's mean time per call
+    and the rows each call predicted, from the service's own counts during the run."""
+    before = model_totals(target.metrics_url) if target.metrics_url else None
+    output = run_wrk(target.url, target.script, target.connections, SECONDS)
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"wrk saw errors:\n{output}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    load = Load(rps, to_ms(percentile["50"]), to_ms(percentile["99"]))
+    if target.metrics_url and before is not None:
+        after = model_totals(target.metrics_url)
+        seconds, calls, rows = (end - start for end, start in zip(after, before, strict=True))
+        load.model_ms = seconds / calls * 1000
+        load.rows_per_call = rows / calls
+    return load
+
+
+def fastest_loads(targets: dict[Key, Target]) -> dict[Key, Load]:
+    """The fastest of RUNS runs of each target, the targets taking turns.
+
+    Each target is first warmed up for a second, its figures dropped: the first requests pay
+    for new connections, cold caches and lazy setup. Then come RUNS rounds of one run of each.
+    In turns, a slow spell of the shared machine costs each target one run at most, where runs
+    in a row could lose all of one target's runs and skew its ratio to the others.
     """
-    run_wrk(url, script, connections, 1)
-    best = None
+    for target in targets.values():
+        run_wrk(target.url, target.script, target.connections, 1)
+    best: dict[Key, Load] = {}
     for _ in range(RUNS):
-        before = model_totals(metrics_url) if metrics_url else None
-        output = run_wrk(url, script, connections, SECONDS)
-        if "Non-2xx" in output or "Socket errors" in output:
-            raise SystemExit(f"wrk saw errors:\n{output}")
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-        percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
-        load = Load(rps, to_ms(percentile["50"]), to_ms(percentile["99"]))
-        if metrics_url and before is not None:
-            after = model_totals(metrics_url)
-            seconds, calls, rows = (end - start for end, start in zip(after, before, strict=True))
-            load.model_ms = seconds / calls * 1000
-            load.rows_per_call = rows / calls
-        if best is None or load.rps > best.rps:
-            best = load
-    assert best is not None  # noqa: S101 - main() checks that RUNS is at least 1
+        for key, target in targets.items():
+            load = load_once(target)
+            if key not in best or load.rps > best[key].rps:
+                best[key] = load
     return best
 
 
@@ -254,73 +278,73 @@ def main() -> None:
         ).stdout  # fmt: skip
         timings = [line.split() for line in timing.splitlines()]
         t_model = {int(n): float(t) for n, t, _ in timings}
-        t_inplace = {int(n): float(t) for n, _, t in timings}
+        t_predictor = {int(n): float(t) for n, _, t in timings}
 
-        # (b) a minimal ASGI app under the same server
-        (work / "minimal_app.py").write_text(textwrap.dedent(MINIMAL_APP))
-        port = free_port()
+        # The servers, all on the server's CPU: the service with micro-batching off and on (the
+        # first started alone, for its time to ready), (b) the minimal app, and (d) the minimal
+        # app calling the model, in the project's environment.
         gunicorn = str(project / ".venv" / "bin" / "gunicorn")
-        minimal = serve(
-            [gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "1",
-             "--bind", f"127.0.0.1:{port}", "minimal_app:app"],
-            cwd=work, env=env, log=work / "minimal.log",
-        )  # fmt: skip
+        servers = []
         try:
-            wait_ready(f"http://127.0.0.1:{port}/", minimal)
-            minimal_loads = {
-                (name, c): wrk(f"http://127.0.0.1:{port}/", script, c)
-                for name, script in (("single", single), ("batch", batch))
-                for c in (1, 32)
-            }
+            service_urls = {}
+            for batching in (0, MICRO_BATCH_ROWS):
+                port = free_port()
+                log = work / f"service-{batching}.log"
+                service_env = project_env(
+                    MODEL_SERVICE_PORT=str(port), MODEL_SERVICE_LOG_FORMAT="json",
+                    MODEL_SERVICE_BATCH_MAX_ROWS=str(batching), WEB_CONCURRENCY="1",
+                )  # fmt: skip
+                servers.append(serve([gunicorn, "--config", "gunicorn.conf.py"], project,
+                                     service_env, log))  # fmt: skip
+                ready = wait_ready(f"http://127.0.0.1:{port}/health/ready", servers[-1])
+                if not batching:
+                    cold_start, service_log = ready, log
+                service_urls[batching] = f"http://127.0.0.1:{port}"
+
+            (work / "minimal_app.py").write_text(textwrap.dedent(MINIMAL_APP))
+            handler = MODEL_HANDLER.format(package="model_service", model=model, batch=BATCH_ROWS)
+            # The handler's definition comes after the minimal app's no-op one, and replaces it.
+            (work / "model_app.py").write_text(textwrap.dedent(MINIMAL_APP) + handler)
+            app_urls = {}
+            for name, module, threads in (
+                ("minimal", "minimal_app", {}),
+                ("model", "model_app", {"OMP_NUM_THREADS": "1"}),
+            ):
+                port = free_port()
+                servers.append(serve(
+                    [gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "1",
+                     "--bind", f"127.0.0.1:{port}", f"{module}:app"],
+                    cwd=work, env=project_env(**threads), log=work / f"{module}.log",
+                ))  # fmt: skip
+                wait_ready(f"http://127.0.0.1:{port}/1", servers[-1])
+                app_urls[name] = f"http://127.0.0.1:{port}"
+
+            bodies = {"single": (single, 1), "batch": (batch, BATCH_ROWS)}
+            targets: dict[tuple[str, str, int], Target] = {}
+            for name, (script, rows) in bodies.items():
+                for c in (1, 32):
+                    targets["minimal", name, c] = Target(app_urls["minimal"] + "/", script, c)
+                    targets["model", name, c] = Target(f"{app_urls['model']}/{rows}", script, c)
+                    targets["service", name, c] = Target(
+                        service_urls[0] + "/predict", script, c, service_urls[0] + "/metrics"
+                    )
+            for c in (1, 32):
+                targets["service", "micro", c] = Target(
+                    service_urls[MICRO_BATCH_ROWS] + "/predict", single, c,
+                    service_urls[MICRO_BATCH_ROWS] + "/metrics",
+                )  # fmt: skip
+            loads = fastest_loads(targets)
+            rss = worker_rss(service_log)
         finally:
-            stop_group(minimal)
+            for server in servers:
+                stop_group(server)
 
-        # (d) the minimal app calling the model, in the project's environment
-        handler = MODEL_HANDLER.format(package="model_service", model=model, batch=BATCH_ROWS)
-        # The handler's definition comes after the minimal app's no-op one, and replaces it.
-        (work / "model_app.py").write_text(textwrap.dedent(MINIMAL_APP) + handler)
-        port = free_port()
-        model_app = serve(
-            [gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "1",
-             "--bind", f"127.0.0.1:{port}", "model_app:app"],
-            cwd=work, env=project_env(OMP_NUM_THREADS="1"), log=work / "model_app.log",
-        )  # fmt: skip
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/1", model_app)
-            model_app_loads = {
-                (name, c): wrk(f"http://127.0.0.1:{port}/{rows}", script, c)
-                for name, script, rows in (("single", single, 1), ("batch", batch, BATCH_ROWS))
-                for c in (1, 32)
-            }
-        finally:
-            stop_group(model_app)
+    def loads_of(kind: str) -> dict[tuple[str, int], Load]:
+        return {(name, c): load for (k, name, c), load in loads.items() if k == kind}
 
-        # the service, every production feature on, with micro-batching off and on
-        service_loads = {}
-        for batching in (0, MICRO_BATCH_ROWS):
-            port = free_port()
-            log = work / f"service-{batching}.log"
-            service_env = project_env(
-                MODEL_SERVICE_PORT=str(port), MODEL_SERVICE_LOG_FORMAT="json",
-                MODEL_SERVICE_BATCH_MAX_ROWS=str(batching), WEB_CONCURRENCY="1",
-            )  # fmt: skip
-            service = serve([gunicorn, "--config", "gunicorn.conf.py"], project, service_env, log)
-            try:
-                ready_seconds = wait_ready(f"http://127.0.0.1:{port}/health/ready", service)
-                url = f"http://127.0.0.1:{port}/predict"
-                metrics = f"http://127.0.0.1:{port}/metrics"
-                if batching:
-                    for c in (1, 32):
-                        service_loads["micro", c] = wrk(url, single, c, metrics_url=metrics)
-                else:
-                    cold_start = ready_seconds
-                    for name, script in (("single", single), ("batch", batch)):
-                        for c in (1, 32):
-                            service_loads[name, c] = wrk(url, script, c, metrics_url=metrics)
-                    rss = worker_rss(log)
-            finally:
-                stop_group(service)
-
+    minimal_loads = loads_of("minimal")
+    model_app_loads = loads_of("model")
+    service_loads = loads_of("service")
     t_http = {name: 1 / minimal_loads[name, 32].rps for name in ("single", "batch")}
 
     def limits(t: dict[int, float]) -> dict[str, float]:
@@ -339,10 +363,10 @@ def main() -> None:
     report = [
         f"One gunicorn worker on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; each figure the best "
         f"of {RUNS} runs of {SECONDS} s.",
-        "(a) the model in-process, through the predictor:",
+        "(a) the model in-process, XGBoost's own Booster.inplace_predict on rows in a matrix:",
         *per_call(t_model),
-        "    for comparison, XGBoost's own Booster.inplace_predict on the same rows as a matrix:",
-        *per_call(t_inplace),
+        "    for comparison, the service's predictor on the same rows:",
+        *per_call(t_predictor),
         "(b) a minimal ASGI app under the same server:",
         *(row(f"{name} body, concurrency {c}", load) for (name, c), load in minimal_loads.items()),
         "(d) the minimal app, also calling the model per request on rows validated in advance:",
@@ -357,29 +381,29 @@ def main() -> None:
     alone = {name: service_loads[name, 1] for name in ("micro", "single")}
     single_share = service_loads["single", 32].rps / limit["single"]
     batch_share = service_loads["batch", 32].rps / limit["batch"]
-    ceiling = {name: model_app_loads[name, 32].rps / limit[name] for name in limit}
-    inplace_limit = limits(t_inplace)
+    strict = limits(t_predictor)
+    ceiling = {name: model_app_loads[name, 32].rps / strict[name] for name in strict}
     plumbing = {name: service_loads[name, 32].rps / model_app_loads[name, 32].rps for name in limit}
     report += [
         f"limit = 1 / (t_model + t_http): single {limit['single']:.0f} req/s, "
         f"batch {limit['batch']:.0f} req/s (t_http from (b) at concurrency 32)",
-        f"(d) at concurrency 32: single {ceiling['single']:.0%} of limit, "
-        f"batch {ceiling['batch']:.0%} of limit",
         f"the service at concurrency 32: single {plumbing['single']:.0%} of (d), "
         f"batch {plumbing['batch']:.0%} of (d)",
-        f"with inplace_predict's time as t_model instead: limit single "
-        f"{inplace_limit['single']:.0f} req/s, batch {inplace_limit['batch']:.0f} req/s; "
-        f"the service at concurrency 32: single "
-        f"{service_loads['single', 32].rps / inplace_limit['single']:.0%}, batch "
-        f"{service_loads['batch', 32].rps / inplace_limit['batch']:.0%}",
-        f"micro-batching on, 1 row, concurrency 32: {micro_share:.0%} of the single-row limit",
+        f"with the predictor's time as t_model instead: limit single {strict['single']:.0f} "
+        f"req/s, batch {strict['batch']:.0f} req/s; the service at concurrency 32: single "
+        f"{service_loads['single', 32].rps / strict['single']:.0%}, batch "
+        f"{service_loads['batch', 32].rps / strict['batch']:.0%}, micro-batching on "
+        f"{service_loads['micro', 32].rps / strict['single']:.0%}; (d), which calls the "
+        f"predictor, single {ceiling['single']:.0%}, batch {ceiling['batch']:.0%}",
+        f"micro-batching on, 1 row, concurrency 32: {micro_share:.1%} of the single-row limit",
         f"micro-batching on, 1 row, concurrency 1: p50 {alone['micro'].p50_ms:.3f} ms, "
         f"against {alone['single'].p50_ms:.3f} ms with it off",
         f"worker RSS {rss / 2**20:.1f} MiB: {rss / bare_rss:.2f}x a bare process "
         f"that imports the same libraries and loads the model ({bare_rss / 2**20:.1f} MiB)",
         f"start to ready {cold_start:.2f} s: {cold_start / bare_seconds:.2f}x the time "
         f"to import those libraries and load the model ({bare_seconds:.2f} s)",
-        f"single: {single_share:.0%} of limit, batch: {batch_share:.0%} of limit",
+        # To a tenth of a percent: a share just under a target must not print as the target.
+        f"single: {single_share:.1%} of limit, batch: {batch_share:.1%} of limit",
     ]
     print("\n" + "\n".join(report))
 

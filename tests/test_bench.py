@@ -29,11 +29,11 @@ def test_bench_reports_the_service_against_its_limits() -> None:
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     lines = result.stdout.strip().splitlines()
-    assert re.fullmatch(r"single: \d+% of limit, batch: \d+% of limit", lines[-1])
+    assert re.fullmatch(r"single: \d+\.\d% of limit, batch: \d+\.\d% of limit", lines[-1])
     report = "\n".join(lines)
     for reference in (
         "(a) the model in-process",
-        "for comparison, XGBoost's own Booster.inplace_predict",
+        "for comparison, the service's predictor",
         "(b) a minimal ASGI app",
         "worker RSS",
         "start to ready",
@@ -41,8 +41,10 @@ def test_bench_reports_the_service_against_its_limits() -> None:
         assert reference in report
     assert "micro-batching on, 1 row, concurrency 32" in report
     assert re.search(r"^micro-batching on, 1 row, concurrency 1: p50 \d+\.\d+ ms", report, re.M)
-    assert re.search(r"^\(d\) at concurrency 32: single \d+% of limit", report, re.MULTILINE)
-    instead = r"^with inplace_predict's time as t_model instead: .* single \d+%, batch \d+%$"
+    instead = (
+        r"^with the predictor's time as t_model instead: .* single \d+%, batch \d+%, "
+        r"micro-batching on \d+%; \(d\), which calls the predictor, single \d+%, batch \d+%$"
+    )
     assert re.search(instead, report, re.M)
     # The model's own time inside the service, read from its metrics during the run.
     service_line = (

@@ -93,7 +93,7 @@ def decoder_for(request_model: type[BaseModel]) -> Decoder:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         try:
-            return matrix_of(map(values_of, decoded), len(decoded), width)
+            return matrix_of(list(map(values_of, decoded)), width)
         except OverflowError:  # an int beyond a float's range: pydantic reports it
             return None
 

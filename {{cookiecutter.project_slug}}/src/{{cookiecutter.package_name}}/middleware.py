@@ -21,8 +21,9 @@ KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 OTHER_METHOD = "other"
-# Not counted in the HTTP metrics: Prometheus's own scrapes (a route's path is its template).
-UNMEASURED_ROUTES = frozenset({"/metrics"})
+# Not counted in the HTTP metrics, nor in flight: Prometheus's own scrapes. (The service has no
+# root path, so a request's path is its route's template.)
+UNMEASURED_PATHS = frozenset({"/metrics"})
 
 
 class ObservabilityMiddleware:
@@ -64,10 +65,10 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        # Scrapes are left out, as from the other HTTP metrics: the gauge would never show 0.
-        in_flight = None if scope["path"] in UNMEASURED_ROUTES else self.metrics.in_flight
-        if in_flight is not None:
-            in_flight.inc()
+        # Scrapes are left out; in flight, the gauge would never show 0.
+        measured = scope["path"] not in UNMEASURED_PATHS
+        if measured:
+            self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
         except asyncio.CancelledError:
@@ -87,14 +88,12 @@ class ObservabilityMiddleware:
             # None if not even an error could be answered: the server then sends its own 500.
             status = status or 500
             seconds = time.perf_counter() - start
-            if in_flight is not None:
-                in_flight.dec()
-            route = route_template(scope)
-            if route not in UNMEASURED_ROUTES:
+            if measured:
+                self.metrics.in_flight.dec()
                 method = scope["method"]
                 if method not in KNOWN_METHODS:
                     method = OTHER_METHOD
-                self.metrics.observe(route, method, status, seconds)
+                self.metrics.observe(route_template(scope), method, status, seconds)
             log.info(
                 "request",
                 method=scope["method"],
