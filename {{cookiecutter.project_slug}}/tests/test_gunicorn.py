@@ -371,15 +371,25 @@ def test_a_client_leaving_while_pipelined_answers_are_written_logs_no_error(
     assert errors == []
 
 
-def test_a_metrics_folder_of_its_own_outlives_workers_and_reloads_but_not_gunicorn(
-    tmp_path: Path, model_path: Path
-) -> None:
+def start_with_a_metrics_folder_of_its_own(
+    tmp_path: Path, model_path: Path, **env: str
+) -> tuple[Gunicorn, Path]:
+    """One worker, and no metrics folder given: gunicorn.conf.py makes one under TMPDIR, which is
+    returned, empty until then."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     server = start_gunicorn(
-        tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp),
-        **{f"{PREFIX}MAX_REQUESTS": "5"},
-    )  # fmt: skip
+        tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp), **env
+    )
+    return server, temp
+
+
+def test_a_metrics_folder_of_its_own_outlives_workers_and_reloads_but_not_gunicorn(
+    tmp_path: Path, model_path: Path
+) -> None:
+    server, temp = start_with_a_metrics_folder_of_its_own(
+        tmp_path, model_path, **{f"{PREFIX}MAX_REQUESTS": "5"}
+    )
     try:
         server.wait_for_ready_workers(1)
         (made,) = temp.iterdir()
@@ -404,16 +414,13 @@ def test_a_metrics_folder_of_its_own_outlives_workers_and_reloads_but_not_gunico
 def test_a_metrics_folder_of_its_own_is_removed_when_gunicorn_cannot_start(
     tmp_path: Path, model_path: Path
 ) -> None:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        server = start_gunicorn(
-            tmp_path, model_path, workers=1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp),
-            **{f"{PREFIX}PORT": port},
-        )  # fmt: skip
+        server, temp = start_with_a_metrics_folder_of_its_own(
+            tmp_path, model_path, **{f"{PREFIX}PORT": port}
+        )
         code = server.process.wait(timeout=FAILURE_TIMEOUT)
     assert code != 0
     assert any("Connection in use" in line["event"] for line in server.lines())
@@ -423,13 +430,10 @@ def test_a_metrics_folder_of_its_own_is_removed_when_gunicorn_cannot_start(
 def test_a_metrics_folder_of_its_own_is_removed_by_a_daemon_too(
     tmp_path: Path, model_path: Path
 ) -> None:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
     pid_file = tmp_path / "gunicorn.pid"
-    launcher = start_gunicorn(
-        tmp_path, model_path, 1, PROMETHEUS_MULTIPROC_DIR=None, TMPDIR=str(temp),
-        GUNICORN_CMD_ARGS=f"--daemon --pid {pid_file}",
-    )  # fmt: skip
+    launcher, temp = start_with_a_metrics_folder_of_its_own(
+        tmp_path, model_path, GUNICORN_CMD_ARGS=f"--daemon --pid {pid_file}"
+    )
     assert launcher.process.wait(timeout=FAILURE_TIMEOUT) == 0  # it forked the master and left
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
