@@ -6,9 +6,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import bake, run
+from .conftest import TEMPLATE, bake, require, run
 
 JINJA_MARKERS = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
+# Where teams install a project: Linux servers and containers on either architecture, and their
+# laptops. The oldest and newest Pythons the prompt offers.
+PLATFORMS = (
+    "x86_64-manylinux_2_28",
+    "aarch64-manylinux_2_28",
+    "aarch64-apple-darwin",
+    "x86_64-apple-darwin",
+    "x86_64-pc-windows-msvc",
+)
+OFFERED_PYTHONS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+PYTHONS = (OFFERED_PYTHONS[0], OFFERED_PYTHONS[-1])
 
 
 def files_of(project: Path) -> list[Path]:
@@ -110,3 +121,19 @@ def test_make_run_and_serve_set_the_port_only_when_told_to(tmp_path: Path) -> No
         assert "MODEL_SERVICE_PORT=" not in default  # so .env's 9100 is what the service reads
     loadtest = run(["make", "--dry-run", "loadtest"], cwd=project)
     assert "--host http://127.0.0.1:8000 " in loadtest
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_every_dependency_installs_from_a_wheel(baked: Path, platform: str, python: str) -> None:
+    """Nothing to compile at `make install`: a package with no wheel for the platform is built
+    from source, which needs a compiler, and for XGBoost CMake and OpenMP too."""
+    run(
+        [
+            require("uv"), "pip", "compile", "pyproject.toml", "--group", "dev", "--quiet",
+            "--python-platform", platform, "--python-version", python,
+            "--only-binary", ":all:", "--output-file", "/dev/null",
+        ],
+        cwd=baked,
+        timeout=300,
+    )  # fmt: skip

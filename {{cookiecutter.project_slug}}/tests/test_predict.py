@@ -330,6 +330,36 @@ def test_an_error_body_lists_the_first_problems_only(client: TestClient, row: Ro
     ]
 
 
+def test_a_row_with_more_keys_than_features_is_refused_by_its_unknown_keys(
+    client: TestClient, row: Row
+) -> None:
+    # pydantic's time for an unknown key grows with the number of fields; these are counted
+    # before it sees them. The rows before are valid, the row itself lacks every feature.
+    unknown = {f"unknown_{i}": 1.0 for i in range(20_000)}
+    response = client.post("/predict", json={"instances": [row, row, unknown]})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == "the request is not valid: 20000 problems, the first 50 listed"
+    assert [error["field"] for error in body["errors"]] == [
+        f"instances[2].unknown_{i}" for i in range(50)
+    ]
+    assert {error["message"] for error in body["errors"]} == {"Extra inputs are not permitted"}
+
+
+def test_a_long_row_of_known_keys_is_left_to_pydantic(client: TestClient, row: Row) -> None:
+    # Long with spaces, and with every key given twice: as many keys as fields, once counted.
+    name = next(iter(Features.model_fields))
+    pairs = [f'"{key}": {json.dumps(value)}' for key, value in (row | {name: "x"}).items()]
+    text = "{" + (" " * 200 + ", ").join(pairs * 2) + "}"
+    response = client.post(
+        "/predict",
+        content='{"instances": [' + text + "]}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert list(errors_of(response)) == [f"instances[0].{name}"]
+
+
 @pytest.mark.parametrize("unknown", [3, 5000])
 def test_the_first_problems_are_those_pydantic_lists_first(row: Row, unknown: int) -> None:
     body = json.dumps({"instances": [row | {f"unknown_{i}": 1.0 for i in range(unknown)}]})

@@ -42,7 +42,15 @@ def test_an_int_no_float_holds_is_an_overflow() -> None:
         matrix_of([(1.0, 2.0), (3.0, 10**400)], 2)
 
 
-@pytest.mark.parametrize("rows", [[(1.0, 2.0), (3.0,)], [(1.0, 2.0, 3.0)]])
-def test_rows_of_the_wrong_width_are_refused(rows: list[tuple[float, ...]]) -> None:
-    with pytest.raises(ValueError, match="reshape"):
+@pytest.mark.parametrize(
+    ("rows", "wrong"),
+    [
+        ([(1.0, 2.0), (3.0,)], "row 1 has 1 values, not 2"),
+        ([(1.0, 2.0, 3.0)], "row 0 has 3 values, not 2"),
+        # As many values in all as the matrix holds: without the check, 3.0 would move to row 1.
+        ([(1.0, 2.0, 3.0), (4.0,)], "row 0 has 3 values, not 2"),
+    ],
+)
+def test_rows_of_the_wrong_width_are_refused(rows: list[tuple[float, ...]], wrong: str) -> None:
+    with pytest.raises(ValueError, match=wrong):
         matrix_of(rows, 2)

@@ -4,6 +4,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
@@ -14,6 +15,20 @@ from .predictor import Features
 from .schemas import PredictRequest
 
 WIDTH = len(Features.model_fields)
+# Rows longer than this, in bytes, may hold more keys than Features has fields: room for every
+# name with 40 bytes to spare for its quotes, colon, value and separator.
+ROOMY_ROW_BYTES = sum(len(name) + 40 for name in Features.model_fields)
+FORBIDS_UNKNOWN_KEYS = Features.model_config.get("extra") == "forbid"
+
+
+class RawRows(msgspec.Struct):
+    """A predict body's rows as their undecoded JSON (other keys ignored)."""
+
+    instances: list[msgspec.Raw]
+
+
+decode_raw_rows = msgspec.json.Decoder(RawRows).decode
+decode_keys = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 
 
 def fast_decoder() -> tuple[Decoder | None, str]:
@@ -56,6 +71,8 @@ async def read_instances(request: Request, max_bytes: int) -> Matrix:
     body = await read_body(request, max_bytes)
     if FAST_DECODE is not None and (x := FAST_DECODE(body)) is not None:
         return x
+    if FORBIDS_UNKNOWN_KEYS:
+        refuse_rows_with_extra_keys(body)
     try:
         instances = PredictRequest.model_validate_json(body).instances
     except ValidationError as error:
@@ -69,6 +86,41 @@ async def read_instances(request: Request, max_bytes: int) -> Matrix:
         return to_matrix(instances, WIDTH)
     except OverflowError:  # an int feature without bounds, given a number no float holds
         raise BodyValidationError([beyond_float(instances)], total=1) from None
+
+
+def refuse_rows_with_extra_keys(body: bytes) -> None:
+    """Refuse the body, by the unknown keys of its first row with more keys than Features has
+    fields, if it has one.
+
+    pydantic's time for an unknown key grows with the number of fields: one row of 80,000
+    unknown keys (1 MB) took 0.4 s with the sample's 30 fields and 3.6 s with 120, all of it on
+    the event loop. Counted here by msgspec, the keys of that row take a few milliseconds. A body
+    that is not a list of objects is left to pydantic, which reports what it is.
+    """
+    try:
+        rows = decode_raw_rows(body).instances
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return
+    for index, row in enumerate(rows):
+        if len(row) <= ROOMY_ROW_BYTES:
+            continue
+        try:
+            keys = decode_keys(row)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if len(keys) > WIDTH:
+            unknown = [key for key in keys if key not in Features.model_fields]
+            raise BodyValidationError(
+                [
+                    {
+                        "loc": ("body", "instances", index, key),
+                        "msg": "Extra inputs are not permitted",
+                        "type": "extra_forbidden",
+                    }
+                    for key in unknown[:MAX_ERRORS]
+                ],
+                total=len(unknown),
+            )
 
 
 def beyond_float(rows: Sequence[BaseModel]) -> Mapping[str, Any]:
