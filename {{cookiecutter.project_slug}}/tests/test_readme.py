@@ -26,8 +26,8 @@ def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Pa
         entry for entry in os.environ["PATH"].split(os.pathsep) if Path(entry) != venv_bin
     )
     bash = shutil.which("bash", path=path)
-    if bash is None or shutil.which("curl", path=path) is None:
-        pytest.skip("the example needs bash and curl")
+    if bash is None or not all(shutil.which(tool, path=path) for tool in ("curl", "python3")):
+        pytest.skip("the example needs bash, curl and python3")
     (example,) = [block for block in shell_blocks() if "localhost:8000/predict" in block]
     server = start_gunicorn(tmp_path, model_path, workers=1)
     try:
