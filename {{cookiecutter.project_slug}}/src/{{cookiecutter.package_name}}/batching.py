@@ -183,7 +183,7 @@ class MicroBatcher:
     async def _predict_alone(self, request: _Request) -> None:
         try:
             predictions = await self._call_model(request.x)
-            split(predictions, [len(request.x)])  # one output per row, or an error
+            check_count(predictions, len(request.x))
         except Exception as error:
             if not request.future.done():
                 request.future.set_exception(error)
