@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.package_name }}.metadata import ModelMetadata, metadata_path
-from {{ cookiecutter.package_name }}.metric_files import exclusive_folder_lock
+from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata, metadata_path
 
 from .servers import (
     FAILURE_TIMEOUT,
@@ -186,71 +185,44 @@ def test_killed_worker_is_replaced_and_counters_never_go_back(
         assert totals["predict_requests"] == before + 40
 
 
-def test_a_scrape_waits_while_the_metrics_folder_is_being_changed(server: Gunicorn) -> None:
-    pool = ThreadPoolExecutor(1)
-    with exclusive_folder_lock(server.log_path.parent / "metrics", wait=FAILURE_TIMEOUT) as held:
-        assert held
-        scraping = pool.submit(request, f"{server.url}/metrics")
-        time.sleep(0.5)
-        assert not scraping.done(), "a scrape read the folder while the master held it"
-    status, _ = scraping.result(timeout=FAILURE_TIMEOUT)
-    pool.shutdown()
-    assert status == 200
+def predict_counting_answers(server: Gunicorn, row: dict[str, Any], count: int) -> int:
+    """Send `count` requests; return how many were answered.
+
+    A worker that restarts closes the connections it accepted but has not read yet, as uvicorn
+    does (README.md, "Production server"): those clients see a reset.
+    """
+
+    def answered(_: int) -> bool:
+        try:
+            return request(f"{server.url}/predict", {"instances": [row]})[0] == 200
+        except (ConnectionError, http.client.HTTPException, urllib.error.URLError):
+            return False
+
+    with ThreadPoolExecutor(12) as pool:
+        return sum(pool.map(answered, range(count)))
 
 
-def test_a_fold_that_fails_leaves_the_master_serving_and_the_counts_whole(
-    server: Gunicorn, metadata: ModelMetadata
-) -> None:
-    count = predict_on_every_worker(server, metadata.example_row(), 40)
-    wait_until_counted(server, count)
-    folder = server.log_path.parent / "metrics"
-    (folder / "counter_archive.staging").mkdir()  # in the way: folding a worker fails
-    victim = kill_and_reap(server, server.live_worker_pids()[0])
-    server.wait_for_ready_workers(WORKERS)
-    assert server.process.poll() is None, "the master stopped"
-    errors = [line["event"] for line in server.lines() if line["level"] == "error"]
-    assert f"could not fold the metric files of worker {victim}" in errors
-    assert (folder / f"counter_{victim}.db").exists()
-    for totals in scrape_every_worker(server):
-        assert totals["predictions"] == count
-
-
-def test_restarted_workers_leave_their_counts_but_not_their_files(
+def test_restarted_workers_leave_their_counts(
     tmp_path: Path, model_path: Path, metadata: ModelMetadata
 ) -> None:
     # Each worker restarts after 10 requests, once it notices: it checks a few times a second.
     server = start_gunicorn(tmp_path, model_path, WORKERS, **{f"{PREFIX}MAX_REQUESTS": "10"})
-    folder = tmp_path / "metrics"
     try:
         server.wait_for_ready_workers(WORKERS)
-        # At least 200 requests, and more until two workers have restarted: how many a worker
+        # At least 100 requests, and more until two workers have restarted: how many a worker
         # serves past its 10 depends on how fast it serves them.
         count = 0
         deadline = time.monotonic() + FAILURE_TIMEOUT
-        while count < 200 or len(server.booted_pids()) < WORKERS + 2:
+        while count < 100 or len(server.booted_pids()) < WORKERS + 2:
             assert time.monotonic() < deadline, "too few workers were restarted"
-            predict_concurrently(server, metadata.example_row(), 20)
-            count += 20
+            count += predict_counting_answers(server, metadata.example_row(), 20)
         wait_until_counted(server, count)
         # Whichever worker answers, dead workers' counts included, and never going back.
         for _ in range(5):
             totals = scrape(server)
             assert (totals["predictions"], totals["predict_requests"]) == (count, count)
-
-        def leftovers() -> set[str]:
-            live = server.live_worker_pids()
-            kept = {"counter_archive.db", *(f"counter_{pid}.db" for pid in live)}
-            return {path.name for path in folder.glob("counter_*.db")} - kept
-
-        deadline = time.monotonic() + FAILURE_TIMEOUT
-        while leftovers():
-            assert time.monotonic() < deadline, f"dead workers' files stayed: {leftovers()}"
-            time.sleep(0.1)
     finally:
         stop(server)
-    # Restarts and the stop are routine: nothing logged reads as an error.
-    errors = [line["event"] for line in server.lines() if "error" in line["event"].lower()]
-    assert errors == []
 
 
 def predict_head(body: bytes) -> bytes:
@@ -288,87 +260,6 @@ def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: Mode
         client.close()
     assert statuses == [200] * len(clients)
     assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
-
-
-def test_sigterm_answers_the_next_request_on_an_idle_keep_alive_connection(
-    server: Gunicorn, metadata: ModelMetadata
-) -> None:
-    body = json.dumps({"instances": [metadata.example_row()]})
-    headers = {"Content-Type": "application/json"}
-    busy, idle = (http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in "ab")
-    for connection in (busy, idle):
-        connection.request("POST", "/predict", body, headers)
-        response = connection.getresponse()
-        response.read()
-        assert response.status == 200
-        assert response.getheader("Connection") is None  # kept alive
-
-    server.process.send_signal(signal.SIGTERM)
-    time.sleep(0.5)  # the workers are stopping: uvicorn alone has closed both connections
-    busy.request("POST", "/predict", body, headers)
-    response = busy.getresponse()
-    assert response.status == 200
-    assert json.loads(response.read())["predictions"]
-    assert response.getheader("Connection") == "close"
-    # The connection left idle is closed once the drain is over, and the workers exit.
-    assert idle.sock is not None
-    idle.sock.settimeout(10)
-    assert idle.sock.recv(1) == b""
-    busy.close()
-    idle.close()
-    assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 20) == 0
-
-
-def test_a_request_stalled_mid_body_does_not_hold_a_restarting_worker(
-    tmp_path: Path, model_path: Path, metadata: ModelMetadata
-) -> None:
-    # One worker, restarted after 3 requests. uvicorn alone would wait for the stalled request
-    # until gunicorn's WORKER_TIMEOUT (120 s) killed the worker, with nothing serving meanwhile.
-    server = start_gunicorn(tmp_path, model_path, workers=1, **{f"{PREFIX}MAX_REQUESTS": "3"})
-    try:
-        server.wait_for_ready_workers(1)
-        first = server.ready_pids()
-        body = json.dumps({"instances": [metadata.example_row()]}).encode()
-        with socket.create_connection(("127.0.0.1", server.port)) as stalled:
-            stalled.sendall(predict_head(body) + body[:10])  # and never the rest
-            for _ in range(3):
-                assert request(f"{server.url}/health/live")[0] == 200
-            # Else the restarting worker hung on the request.
-            server.wait_for_a_new_worker(first, GRACEFUL_TIMEOUT + STARTUP_TIMEOUT / 3)
-            stalled.settimeout(FAILURE_TIMEOUT)
-            answer = http.client.HTTPResponse(stalled)
-            answer.begin()
-            # Told to send it again, in the service's own error body.
-            assert answer.status == 503
-            assert answer.getheader("Connection") == "close"
-            assert json.loads(answer.read())["request_id"] == answer.getheader("X-Request-ID")
-        cancelled = [line for line in server.lines() if line["event"].startswith("Cancel 1 ")]
-        assert len(cancelled) == 1  # the worker gave up on it by itself
-        assert [line["status"] for line in server.events("request")][-1:] == [503]
-        assert not [line for line in server.lines() if "exception" in line]
-    finally:
-        stop(server)
-
-
-def test_a_client_leaving_while_pipelined_answers_are_written_logs_no_error(
-    server: Gunicorn, metadata: ModelMetadata
-) -> None:
-    # A hundred requests of 1,000 rows in a row, and their answers never read: the worker
-    # blocks writing them. Then the client leaves.
-    body = json.dumps({"instances": [metadata.example_row()] * 1000}).encode()
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.connect(("127.0.0.1", server.port))
-    client.settimeout(2)
-    with contextlib.suppress(TimeoutError):
-        client.sendall((predict_head(body) + body) * 100)
-    client.shutdown(socket.SHUT_RDWR)
-    client.close()
-    status, _ = request(f"{server.url}/health/live")  # still serving
-    assert status == 200
-    stop(server)
-    errors = [line for line in server.lines() if line["level"] in ("error", "critical")]
-    assert errors == []
 
 
 def start_with_a_metrics_folder_of_its_own(

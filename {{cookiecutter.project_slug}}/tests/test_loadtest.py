@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.metadata import metadata_path
+from {{ cookiecutter.package_name }}.serving.metadata import metadata_path
 
 from .servers import Gunicorn, start_gunicorn, stop
 

@@ -68,8 +68,12 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     values = dict(line.split("=", 1) for line in lines)
     defaults = Settings(_env_file=None)
     assert set(values) == {f"{PREFIX}{name.upper()}" for name in Settings.model_fields}
+    given = Settings.model_validate(
+        {name: values[f"{PREFIX}{name.upper()}"] for name in Settings.model_fields}
+    )
+    assert given == defaults
     for name in Settings.model_fields:
-        assert values[f"{PREFIX}{name.upper()}"] == str(getattr(defaults, name))
+        assert values[f"{PREFIX}{name.upper()}"].lower() == str(getattr(defaults, name)).lower()
 
 
 def test_readme_documents_every_setting() -> None:

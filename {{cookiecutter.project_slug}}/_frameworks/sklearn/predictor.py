@@ -13,8 +13,8 @@ import joblib
 from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
-from .metadata import BoundedFloat, ModelMetadata
-from .prediction import Matrix, Predictions
+from .serving.metadata import BoundedFloat, ModelMetadata
+from .serving.prediction import Matrix, Predictions
 
 
 class Features(BaseModel):

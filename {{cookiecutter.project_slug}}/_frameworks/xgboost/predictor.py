@@ -13,9 +13,8 @@ from typing import ClassVar, Self
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict
 
-from .booster_predict import BoosterPredict
-from .metadata import BoundedFloat, ModelMetadata
-from .prediction import Matrix, Predictions
+from .serving.metadata import BoundedFloat, ModelMetadata
+from .serving.prediction import Matrix, Predictions
 
 
 class Features(BaseModel):
@@ -64,9 +63,7 @@ class Predictor:
     framework: ClassVar[str] = "xgboost"
 
     def __init__(self, booster: xgb.Booster, classes: list[str]) -> None:
-        # booster.inplace_predict(x) without its fixed cost per call, a few times what the
-        # sample's trees take for one row (booster_predict.py). Thread-safe, as it is.
-        self._predict = BoosterPredict(booster)
+        self._booster = booster
         self._classes = classes
 
     @classmethod
@@ -91,7 +88,8 @@ class Predictor:
         """Predict the rows of `x`: one per instance, the Features columns in their order."""
         if not len(x):
             return Predictions(outputs=[], probabilities=[])
-        scores = self._predict(x)  # in float32, as XGBoost computes
+        # inplace_predict: no DMatrix to build, thread-safe. XGBoost computes in float32.
+        scores = self._booster.inplace_predict(x)
         if scores.ndim == 2:  # a probability per class
             return Predictions(
                 outputs=[self._classes[i] for i in scores.argmax(axis=1)],

@@ -2,18 +2,22 @@
 
     python -m {{ cookiecutter.package_name }}.train [--output PATH] [--if-missing]
 
-PATH defaults to the model path setting, so the service finds the model where it looks.
+PATH defaults to the model path setting, so the service finds the model where it looks. It never
+writes over a model or a metadata file that exists. With --if-missing (`make run`) it trains only
+into the default path, and only when neither file exists there: for any other path, the service
+itself then says what is missing.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import xgboost as xgb
 
-from .metadata import describe_model, metadata_path, write_metadata
 from .predictor import Features, Predictor
 from .sample_data import load_sample_data
+from .serving.metadata import describe_model, metadata_path, write_metadata
 from .settings import Settings
 
 
@@ -49,13 +53,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Settings().model_path)
     parser.add_argument(
-        "--if-missing", action="store_true", help="do nothing when the model and its metadata exist"
+        "--if-missing",
+        action="store_true",
+        help="train only into the default path, when nothing is there (make run)",
     )
     parser.add_argument("--n-estimators", type=int, default=200)
     parser.add_argument("--max-depth", type=int, default=6)
     args = parser.parse_args(argv)
-    if args.if_missing and args.output.exists() and metadata_path(args.output).exists():
-        print(f"{args.output} exists; not training")
+    if args.output.exists() or metadata_path(args.output).exists():
+        if args.if_missing:
+            return
+        sys.exit(f"{args.output} or its metadata exists: remove it first, or choose --output")
+    if args.if_missing and args.output != Settings.model_fields["model_path"].default:
         return
     path = train(args.output, n_estimators=args.n_estimators, max_depth=args.max_depth)
     print(f"saved {path} and its metadata")

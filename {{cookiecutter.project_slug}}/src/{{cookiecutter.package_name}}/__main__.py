@@ -12,7 +12,7 @@ def main() -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        # Logging is configured by create_app; the access line comes from ObservabilityMiddleware.
+        # Logging is configured by create_app; the access line comes from the service's middleware.
         log_config=None,
         access_log=False,
     )

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="Name the service reports for its model.",
     )
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    openapi_docs: bool = Field(
+        default=True,
+        description="Serve the OpenAPI document (/openapi.json) and the interactive docs "
+        "(/docs, /redoc); the Kubernetes overlays turn them off.",
+    )
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of log lines to print."

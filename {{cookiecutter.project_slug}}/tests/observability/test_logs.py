@@ -1,26 +1,29 @@
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+from fastapi import Request
 from fastapi.testclient import TestClient
 from starlette.types import Message, Scope
 
+from {{ cookiecutter.package_name }}.api.deps import get_model
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.deps import StateDep, get_model
-from {{ cookiecutter.package_name }}.loader import LoadedModel
-from {{ cookiecutter.package_name }}.logs import configure_logging
+from {{ cookiecutter.package_name }}.observability.logs import configure_logging
+from {{ cookiecutter.package_name }}.serving.loader import LoadedModel
 from {{ cookiecutter.package_name }}.settings import Settings
 
-Row = dict[str, float | int]
+from ..conftest import Row
 
 
-@pytest.fixture
+@contextmanager
 def logged(capsys: pytest.CaptureFixture[str], settings: Settings) -> Iterator[TestClient]:
-    """A client of an app built after capsys, so that its log handler writes to the capture."""
+    """A client of an app built inside the test, where capsys replaces stdout: its log handler
+    writes to the capture."""
     with TestClient(create_app(settings)) as client:
         capsys.readouterr()
         yield client
@@ -35,12 +38,13 @@ def access_lines(captured: str) -> list[dict[str, Any]]:
 
 
 def test_every_line_is_json_and_one_access_line_per_request(
-    logged: TestClient, capsys: pytest.CaptureFixture[str], row: Row
+    settings: Settings, capsys: pytest.CaptureFixture[str], row: Row
 ) -> None:
-    logged.post("/predict", json={"instances": [row]})
-    logged.get("/health/ready")
-    logged.post("/predict", json={"instances": []})
-    lines = access_lines(capsys.readouterr().out)  # json.loads fails on any non-JSON line
+    with logged(capsys, settings) as client:
+        client.post("/predict", json={"instances": [row]})
+        client.get("/health/ready")
+        client.post("/predict", json={"instances": []})
+        lines = access_lines(capsys.readouterr().out)  # json.loads fails on any non-JSON line
     assert [(line["method"], line["path"], line["status"]) for line in lines] == [
         ("POST", "/predict", 200),
         ("GET", "/health/ready", 200),
@@ -54,12 +58,12 @@ def test_every_line_is_json_and_one_access_line_per_request(
 
 
 def test_request_id_from_the_header_is_returned_and_logged(
-    logged: TestClient, capsys: pytest.CaptureFixture[str], row: Row
+    settings: Settings, capsys: pytest.CaptureFixture[str], row: Row
 ) -> None:
-    capsys.readouterr()
-    response = logged.post(
-        "/predict", json={"instances": [row]}, headers={"X-Request-ID": "order-42.retry-1"}
-    )
+    with logged(capsys, settings) as client:
+        response = client.post(
+            "/predict", json={"instances": [row]}, headers={"X-Request-ID": "order-42.retry-1"}
+        )
     assert response.headers["X-Request-ID"] == "order-42.retry-1"
     assert response.json()["request_id"] == "order-42.retry-1"
     assert access_lines(capsys.readouterr().out)[0]["request_id"] == "order-42.retry-1"
@@ -105,7 +109,7 @@ def test_unexpected_error_is_a_500_that_hides_details_but_logs_them(
 
 
 def test_a_client_that_leaves_mid_body_is_a_499_not_a_server_error(
-    logged: TestClient, capsys: pytest.CaptureFixture[str], row: Row
+    settings: Settings, capsys: pytest.CaptureFixture[str], row: Row
 ) -> None:
     body = json.dumps({"instances": [row]}).encode()
     scope: Scope = {
@@ -138,13 +142,14 @@ def test_a_client_that_leaves_mid_body_is_a_499_not_a_server_error(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    assert logged.portal is not None
-    logged.portal.call(logged.app, scope, receive, send)
-    assert sent[0]["status"] == 499
-    lines = json_lines(capsys.readouterr().out)
+    with logged(capsys, settings) as client:
+        assert client.portal is not None
+        client.portal.call(client.app, scope, receive, send)
+        assert sent[0]["status"] == 499
+        lines = json_lines(capsys.readouterr().out)
+        metrics = client.get("/metrics").text
     assert [line["level"] for line in lines] == ["info"]
     assert (lines[0]["event"], lines[0]["status"]) == ("request", 499)
-    metrics = logged.get("/metrics").text
     assert 'http_requests_total{handler="/predict",method="POST",status="499"} 1.0' in metrics
     assert 'status="500"' not in metrics
 
@@ -154,9 +159,9 @@ def test_lines_logged_while_serving_a_request_carry_its_id_and_only_those(
 ) -> None:
     library = logging.getLogger("some_library")
 
-    async def model_that_logs(state: StateDep) -> LoadedModel:
+    async def model_that_logs(request: Request) -> LoadedModel:
         library.warning("called from a request")  # through the standard library's logging
-        return state.ready_model()
+        return await get_model(request)
 
     app = create_app(settings)
     app.dependency_overrides[get_model] = model_that_logs
@@ -170,12 +175,12 @@ def test_lines_logged_while_serving_a_request_carry_its_id_and_only_those(
     assert "request_id" not in lines["called outside any request"]
 
 
-def test_a_value_pydantic_cannot_write_is_logged_as_its_repr(
+def test_a_value_json_has_no_type_for_is_logged_as_its_repr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("info", "json")
     log = structlog.get_logger("test")
-    log.info("odd_value", raw=b"\xff\xfe", at=Path("/models"))  # bytes that are not UTF-8
+    log.info("odd_value", raw=b"\xff\xfe", at=Path("/models"))
     log.info("after")
     first, second = json_lines(capsys.readouterr().out)
     assert (first["event"], first["raw"]) == ("odd_value", repr(b"\xff\xfe"))

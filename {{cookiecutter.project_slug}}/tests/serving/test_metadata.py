@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.metadata import (
+from {{ cookiecutter.package_name }}.predictor import Features
+from {{ cookiecutter.package_name }}.serving.metadata import (
     ModelMetadata,
     feature_specs,
     metadata_path,
     summarize,
 )
-from {{ cookiecutter.package_name }}.predictor import Features
 
 
 def test_summary_records_the_distribution_of_each_column() -> None:

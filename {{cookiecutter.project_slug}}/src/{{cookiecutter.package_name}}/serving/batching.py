@@ -9,14 +9,14 @@ turn it arrived, so nothing waits.
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from .errors import ModelNotReadyError
-from .prediction import Matrix, Predictions, check_count
+from .loader import ModelNotReadyError
+from .prediction import Matrix, Predictions
 
 # Rounds of the event loop without a new request after which a gathering batch is predicted.
 # Bytes read from a socket reach this queue two rounds later (one to read them and start the
@@ -32,24 +32,6 @@ class _Request:
     future: asyncio.Future[Predictions] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-
-
-def split(predictions: Predictions, sizes: Sequence[int]) -> list[Predictions]:
-    """Cut the predictions of concatenated requests back into one per request."""
-    check_count(predictions, sum(sizes))
-    parts = []
-    start = 0
-    for size in sizes:
-        end = start + size
-        probabilities = predictions.probabilities
-        parts.append(
-            Predictions(
-                outputs=predictions.outputs[start:end],
-                probabilities=None if probabilities is None else probabilities[start:end],
-            )
-        )
-        start = end
-    return parts
 
 
 class MicroBatcher:
@@ -70,7 +52,7 @@ class MicroBatcher:
     never held: its batches are of one request, so the next flush does not gather.
 
     Batches of up to `inline_max_rows` rows are predicted on the event loop, for the reason
-    routes.predict_now gives; larger ones in a worker thread. `observe_call` gets the seconds
+    api/routes.py gives; larger ones in a worker thread. `observe_call` gets the seconds
     of each model call that succeeded.
     """
 
@@ -169,7 +151,7 @@ class MicroBatcher:
         x = batch[0].x if len(batch) == 1 else np.concatenate([request.x for request in batch])
         try:
             predictions = await self._call_model(x)
-            parts = split(predictions, [len(request.x) for request in batch])
+            parts = predictions.split([len(request.x) for request in batch])
         except Exception:
             # One request's rows broke the model call: predict each request on its own, so
             # that only that request fails and its neighbours still get their answers.
@@ -183,7 +165,7 @@ class MicroBatcher:
     async def _predict_alone(self, request: _Request) -> None:
         try:
             predictions = await self._call_model(request.x)
-            check_count(predictions, len(request.x))
+            predictions.check_count(len(request.x))
         except Exception as error:
             if not request.future.done():
                 request.future.set_exception(error)

@@ -5,19 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from .errors import clip
-from .metadata import (
-    ModelMetadata,
-    feature_specs,
-    file_version,
-    metadata_path,
-    now,
-    read_metadata,
-)
-from .prediction import check_count, encode_json, to_matrix
-from .predictor import Features, Predictor
+from ..predictor import Features, Predictor
+from .metadata import ModelMetadata, feature_specs, file_version, metadata_path, now, read_metadata
+from .prediction import Predictions, to_matrix
+
+RESULT = TypeAdapter(Predictions)
+# Metadata can hold names of any length: errors quote them cut to this many characters.
+MAX_NAME = 80
 
 
 class ModelLoadError(Exception):
@@ -29,11 +25,20 @@ class ModelLoadError(Exception):
         self.cause = cause
 
 
+class ModelNotReadyError(Exception):
+    """No model to predict with: not loaded yet, or the service is stopping (a 503)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedModel:
     predictor: Predictor
     metadata: ModelMetadata
     loaded_at: datetime
+
+
+def clip(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 
 
 def first_line(error: BaseException) -> str:
@@ -86,7 +91,7 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
             f"{next_difference(recorded, expected)}",
         )
     if unsummarised := metadata.features_without_median():
-        missing = clip(repr(unsummarised[0]))
+        missing = clip(unsummarised[0])
         raise ModelLoadError(path, f"the summary in {meta_path} gives no median (p50) of {missing}")
     return metadata
 
@@ -97,7 +102,7 @@ def next_difference(
     for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
         if got != want:
             # Names cut short: a metadata file can hold a name of any length.
-            got_text, want_text = clip(repr(got)), clip(repr(want))
+            got_text, want_text = clip(got), clip(want)
             return f"position {position} is {got_text} in the metadata, {want_text} in the code"
     shorter = "metadata" if len(recorded) < len(expected) else "code"
     return f"the {shorter} has fewer features"
@@ -115,8 +120,9 @@ def load_model(path: Path, *, threads: int) -> LoadedModel:
     try:
         example = Features.model_validate(metadata.example_row())
         result = predictor.predict(to_matrix([example], len(Features.model_fields)))
-        check_count(result, 1)
-        encode_json([result.outputs, result.probabilities])  # as each response will be
+        result.check_count(1)
+        # Labels and numbers that the response can carry, as it will be validated.
+        RESULT.validate_python({"outputs": result.outputs, "probabilities": result.probabilities})
     except Exception as error:
         raise ModelLoadError(path, f"the warm-up prediction failed: {first_line(error)}") from error
     return LoadedModel(predictor=predictor, metadata=metadata, loaded_at=now())

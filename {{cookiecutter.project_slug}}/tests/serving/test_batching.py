@@ -8,12 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.batching import MicroBatcher
-from {{ cookiecutter.package_name }}.errors import ModelNotReadyError
-from {{ cookiecutter.package_name }}.loader import load_model
-from {{ cookiecutter.package_name }}.metadata import ModelMetadata
-from {{ cookiecutter.package_name }}.prediction import Matrix, Predictions
 from {{ cookiecutter.package_name }}.predictor import Predictor
+from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher
+from {{ cookiecutter.package_name }}.serving.loader import ModelNotReadyError, load_model
+from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
+from {{ cookiecutter.package_name }}.serving.prediction import Matrix, Predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
 SENTINEL = -12345.0

@@ -4,8 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .metadata import FeatureSpec
-from .predictor import Features
+from ..predictor import Features
+from ..serving.metadata import FeatureSpec
 
 
 class PredictRequest(BaseModel):
@@ -53,7 +53,7 @@ class Problem(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """The body of every error the service returns (errors.py)."""
+    """The body of every error the service returns (api/errors.py)."""
 
     detail: str
     errors: list[Problem] = Field(description="The first 50 problems, each with its field.")

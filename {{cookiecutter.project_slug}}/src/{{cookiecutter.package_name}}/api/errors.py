@@ -1,0 +1,104 @@
+"""Every error the service returns, mapped to HTTP in this one place.
+
+Each body has the same shape: {"detail": str, "errors": [{"field", "message"}], "request_id"}.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from ..serving.loader import ModelNotReadyError
+
+# An error body lists at most MAX_ERRORS problems and cuts every text to MAX_TEXT characters: a
+# small request can hold a great many problems, or very long names, and the answer stays small.
+MAX_ERRORS = 50
+MAX_TEXT = 200
+
+# The status recorded (access line, metrics) for a request whose client left before the service
+# had read its body: nginx's "client closed request". No client receives it.
+CLIENT_CLOSED_REQUEST = 499
+
+
+class FieldError(HTTPException):
+    """An HTTPException that names what was wrong: a header, "body", a field of the body."""
+
+    def __init__(
+        self, status_code: int, detail: str, field: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail, dict(headers) if headers else None)
+        self.field = field
+
+
+def error_response(
+    status_code: int,
+    detail: str,
+    errors: Sequence[Mapping[str, str]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    if len(errors) > MAX_ERRORS:
+        detail = f"{detail}: {len(errors)} problems, the first {MAX_ERRORS} listed"
+    body = {
+        "detail": clip(detail),
+        "errors": [
+            {"field": clip(error["field"]), "message": clip(error["message"])}
+            for error in errors[:MAX_ERRORS]
+        ],
+        "request_id": structlog.contextvars.get_contextvars().get("request_id"),
+    }
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def field_name(loc: Sequence[int | str]) -> str:
+    """("body", "instances", 0, "x") -> "instances[0].x"; the whole body is "body"."""
+    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
+async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
+    problems: Sequence[Any] = exc.errors()
+    if invalid_json := [problem for problem in problems if problem["type"] == "json_invalid"]:
+        problem = {"field": "body", "message": invalid_json[0]["msg"]}
+        return error_response(400, "the request body is not valid JSON", [problem])
+    errors = [{"field": field_name(p["loc"]), "message": p["msg"]} for p in problems]
+    return error_response(422, "the request is not valid", errors)
+
+
+async def handle_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type
+    field = getattr(exc, "field", None)
+    errors = [{"field": field, "message": exc.detail}] if field else []
+    return error_response(exc.status_code, exc.detail, errors, headers=exc.headers)
+
+
+async def handle_not_ready(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(503, str(exc) or "the model is not loaded yet")
+
+
+async def handle_client_disconnect(_: Request, __: Exception) -> Response:
+    # The client's doing, not a server error: no traceback, and no 5xx in the metrics.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Unexpected errors are answered by observability.middleware, which logs them once."""
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(ModelNotReadyError, handle_not_ready)
+    app.add_exception_handler(ClientDisconnect, handle_client_disconnect)

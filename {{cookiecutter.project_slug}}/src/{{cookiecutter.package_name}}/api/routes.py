@@ -1,0 +1,108 @@
+"""The HTTP routes: prediction, model description and health."""
+
+import time
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from ..serving.loader import LoadedModel
+from ..serving.prediction import Matrix, Predictions, to_matrix
+from .body import WIDTH, PredictBody
+from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
+from .schemas import ErrorResponse, ModelInfo, PredictResponse, Status
+
+router = APIRouter()
+COMPONENTS = "#/components/schemas/"
+
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "The model is not loaded yet."}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    413: {"model": ErrorResponse, "description": "The body is too large."},
+    415: {"model": ErrorResponse, "description": "The body is not application/json."},
+    422: {"model": ErrorResponse, "description": "The body does not match the feature schema."},
+}
+# The body that body.read_predict_request reads and validates (app.py adds its schemas to the
+# document's components, and an example).
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": COMPONENTS + "PredictRequest"}}},
+    }
+}
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses=NOT_READY | INVALID,
+    openapi_extra=PREDICT_BODY,
+)
+async def predict(
+    body: PredictBody,
+    model: ModelDep,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    metrics: MetricsDep,
+) -> PredictResponse:
+    """Predict one or many rows."""
+    rows = len(body.instances)
+    x = to_matrix(body.instances, WIDTH)
+    if batcher is not None and rows < settings.batch_max_rows:
+        result = await batcher.predict(x)  # the batcher times its own model calls
+    else:
+        start = time.perf_counter()
+        result = await predict_rows(model, x, inline_max_rows=settings.inline_predict_max_rows)
+        metrics.observe_call(time.perf_counter() - start)
+        result.check_count(rows)
+    metrics.observe_request(rows)
+    return PredictResponse(
+        predictions=result.outputs,
+        probabilities=result.probabilities,
+        model_name=settings.model_name,
+        model_version=model.metadata.version,
+        request_id=structlog.contextvars.get_contextvars().get("request_id", ""),
+    )
+
+
+async def predict_rows(model: LoadedModel, x: Matrix, *, inline_max_rows: int) -> Predictions:
+    # A tree model predicts a few rows in well under a millisecond: calling it on the event loop
+    # is cheaper than the hop to a worker thread (docs/benchmarks.md has the figures). Larger
+    # requests go to a thread, so that the loop keeps serving health checks meanwhile.
+    if len(x) <= inline_max_rows:
+        return model.predictor.predict(x)
+    return await run_in_threadpool(model.predictor.predict, x)
+
+
+@router.get("/model", responses=NOT_READY)
+async def describe_model(model: ModelDep, settings: SettingsDep) -> ModelInfo:
+    """Describe the model being served: identity and feature schema."""
+    metadata = model.metadata
+    return ModelInfo(
+        name=settings.model_name,
+        version=metadata.version,
+        framework=metadata.framework,
+        task=metadata.task,
+        classes=metadata.classes,
+        features=metadata.features,
+        trained_at=metadata.trained_at,
+        loaded_at=model.loaded_at,
+    )
+
+
+# HEAD too, for the load balancers that check health with it; the server sends no body.
+@router.get("/health/live")
+@router.head("/health/live", include_in_schema=False)
+async def live() -> Status:
+    """200 while the process runs."""
+    return Status(status="alive")
+
+
+@router.get("/health/ready", responses=NOT_READY)
+@router.head("/health/ready", include_in_schema=False)
+async def ready(_: ModelDep) -> Status:
+    """200 once the model is loaded and has made its warm-up prediction; 503 before."""
+    return Status(status="ready")

@@ -1,0 +1,154 @@
+"""Prometheus metrics: HTTP requests, the model's own, and each process's CPU time and memory.
+
+Every service made from this template exports the same metric names, so one dashboard and one
+set of alert rules cover all of them. Under gunicorn, prometheus_client's multiprocess mode adds
+up the workers (gunicorn.conf.py sets its folder and marks dead workers).
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import metrics as http_metrics
+
+# Latency buckets in seconds, fine enough for p50/p95/p99 of a model that answers in
+# milliseconds, wide enough for a slow batch.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,
+    0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+# Under gunicorn each worker publishes its own process readings (see ProcessMetrics), named as
+# prometheus_client's process collector names them in a single process.
+WORKER_PROCESS_METRICS = {
+    "process_cpu_seconds_total": "User and system CPU time of the process, in seconds.",
+    "process_resident_memory_bytes": "Resident memory of the process, in bytes.",
+    "process_start_time_seconds": "Start time of the process, in seconds since the epoch.",
+}
+PROCESS_REFRESH_SECONDS = 5.0
+
+
+def multiprocess_mode() -> bool:
+    """True under gunicorn, whose config sets the variable before any worker starts."""
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+
+class ModelMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.inference_seconds = Histogram(
+            "model_inference_duration_seconds",
+            "Time of one model call: the rows of one request, or of one micro-batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.request_rows = Histogram(
+            "model_request_rows", "Rows per predict request.", buckets=ROWS_BUCKETS,
+            registry=registry,
+        )  # fmt: skip
+        self.predictions = Counter("model_predictions", "Rows predicted.", registry=registry)
+        # Value 1 for the model being served; its labels carry the identity. "livemax" keeps
+        # one series across worker processes and drops the series of dead ones.
+        self.info = Gauge(
+            "model_info",
+            "The model being served (value 1).",
+            ["name", "version", "framework"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+
+    def observe_call(self, seconds: float) -> None:
+        """One call of the model, which may have served several requests (micro-batching)."""
+        self.inference_seconds.observe(seconds)
+
+    def observe_request(self, rows: int) -> None:
+        self.request_rows.observe(rows)
+        self.predictions.inc(rows)
+
+    def set_model(self, name: str, version: str, framework: str) -> None:
+        self.info.labels(name=name, version=version, framework=framework).set(1)
+
+
+def instrument(app: FastAPI, registry: CollectorRegistry) -> Gauge:
+    """Count and time every request with prometheus-fastapi-instrumentator, serve /metrics, and
+    return the gauge of requests in flight for the request middleware to keep.
+
+    The metrics are the instrumentator's `requests` and `latency` with exact status codes, the
+    names the dashboards read. Its own in-flight gauge is not used: it always registers in the
+    global registry, and each app here has a registry of its own.
+    """
+    instrumentator = Instrumentator(
+        should_group_status_codes=False, excluded_handlers=["^/metrics$"], registry=registry
+    )
+    instrumentator.add(
+        http_metrics.requests(registry=registry),
+        http_metrics.latency(buckets=LATENCY_BUCKETS, registry=registry),
+    )
+    instrumentator.instrument(app).expose(app, include_in_schema=False)
+    return Gauge(
+        "http_requests_inprogress",
+        "HTTP requests being served.",
+        multiprocess_mode="livesum",
+        registry=registry,
+    )
+
+
+class ProcessMetrics:
+    """CPU time, memory and start time of the process, and of each worker under gunicorn.
+
+    In a single process, prometheus_client's own collectors report them at scrape time. In
+    multiprocess mode they are not supported (prometheus_client's docs), so each worker copies
+    its readings into "liveall" gauges every few seconds: one series per worker, labelled with
+    its pid, removed when gunicorn marks the worker dead.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.gauges: dict[str, Gauge] = {}
+        self.reader = ProcessCollector(registry=None)
+        if not multiprocess_mode():
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+            return
+        self.gauges = {
+            name: Gauge(name, help_text, multiprocess_mode="liveall", registry=registry)
+            for name, help_text in WORKER_PROCESS_METRICS.items()
+        }
+
+    def refresh(self) -> None:
+        for family in self.reader.collect():
+            for sample in family.samples:
+                if (gauge := self.gauges.get(sample.name)) is not None:
+                    gauge.set(sample.value)
+
+    @asynccontextmanager
+    async def refreshing(self) -> AsyncIterator[None]:
+        """Keep the gauges current while the block runs; nothing to do in a single process."""
+        if not self.gauges:
+            yield
+            return
+        self.refresh()
+        task = asyncio.create_task(self._refresh_every(PROCESS_REFRESH_SECONDS))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _refresh_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.refresh()
