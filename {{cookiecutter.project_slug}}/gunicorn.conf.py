@@ -40,7 +40,7 @@ graceful_timeout = settings.graceful_timeout
 # that a proxy never reuses a connection the worker is closing.
 keepalive = 65
 # Off by default: each restarted worker leaves its metric files behind (README.md, "Production
-# server", says why and what to do when you turn it on).
+# server").
 max_requests = settings.max_requests
 max_requests_jitter = settings.max_requests_jitter
 # The workers' heartbeat files, in memory: a disk-backed /tmp can stall them.
@@ -72,8 +72,7 @@ def remove_metrics_dir(path: str, master_pid: int) -> None:
 
 
 def on_starting(server: Arbiter) -> None:
-    """Start from an empty metrics folder, as prometheus_client's docs ask: a previous run's
-    files would be counted again."""
+    """Empty the metrics folder, as prometheus_client's docs ask: old files would count again."""
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
@@ -84,8 +83,9 @@ def on_starting(server: Arbiter) -> None:
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
-    """Drop the dead worker's live gauges (prometheus_client's documented hook for gunicorn)."""
-    # Imported here: the master must not import prometheus_client before the folder is set.
+    """Drop the dead worker's live gauges, as prometheus_client's docs show for gunicorn."""
+    # Imported here: workers forked from a master that imported prometheus_client before the
+    # folder was set would keep its single-process mode.
     from prometheus_client import multiprocess  # noqa: PLC0415
 
     multiprocess.mark_process_dead(worker.pid)

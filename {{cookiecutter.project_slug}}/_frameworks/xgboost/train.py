@@ -1,4 +1,4 @@
-"""Train the sample model and save it with its metadata.
+"""Train the sample model and save it with its metadata: the script to replace with your own.
 
     python -m {{ cookiecutter.package_name }}.train [--output PATH] [--if-missing]
 
@@ -14,35 +14,34 @@ from pathlib import Path
 
 import numpy as np
 import xgboost as xgb
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
 
 from .predictor import Features, Predictor
-from .sample_data import load_sample_data
 from .serving.metadata import describe_model, metadata_path, write_metadata
 from .settings import Settings
 
 
-def train(output: Path, *, n_estimators: int = 200, max_depth: int = 6, seed: int = 0) -> Path:
+def train(output: Path, *, seed: int = 0) -> Path:
     """Fit a gradient-boosted classifier, save it in XGBoost's UBJ format; return its path."""
-    data = load_sample_data(Features, seed=seed)
-    model = xgb.XGBClassifier(
-        n_estimators=n_estimators,
-        max_depth=max_depth,
-        learning_rate=0.1,
-        objective="binary:logistic",
-        random_state=seed,
-        n_jobs=1,
+    # scikit-learn's bundled breast cancer data (no download): its columns are Features' fields.
+    data = load_breast_cancer()
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.2, random_state=seed, stratify=data.target
     )
-    model.fit(data.x_train, data.y_train)
-    accuracy = float(np.mean(model.predict(data.x_test) == data.y_test))
-
+    model = xgb.XGBClassifier(
+        n_estimators=200, max_depth=6, learning_rate=0.1, random_state=seed, n_jobs=1
+    )
+    model.fit(x_train, y_train)
+    accuracy = float(np.mean(model.predict(x_test) == y_test))
     output.parent.mkdir(parents=True, exist_ok=True)
     model.get_booster().save_model(output)
     metadata = describe_model(
         output,
         framework=Predictor.framework,
         features=Features,
-        x_train=data.x_train,
-        classes=data.classes,
+        x_train=x_train,
+        classes=[str(name) for name in data.target_names],
         evaluation={"accuracy": accuracy},
     )
     write_metadata(output, metadata)
@@ -52,13 +51,7 @@ def train(output: Path, *, n_estimators: int = 200, max_depth: int = 6, seed: in
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Settings().model_path)
-    parser.add_argument(
-        "--if-missing",
-        action="store_true",
-        help="train only into the default path, when nothing is there (make run)",
-    )
-    parser.add_argument("--n-estimators", type=int, default=200)
-    parser.add_argument("--max-depth", type=int, default=6)
+    parser.add_argument("--if-missing", action="store_true", help="see the module docstring")
     args = parser.parse_args(argv)
     if args.output.exists() or metadata_path(args.output).exists():
         if args.if_missing:
@@ -66,8 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"{args.output} or its metadata exists: remove it first, or choose --output")
     if args.if_missing and args.output != Settings.model_fields["model_path"].default:
         return
-    path = train(args.output, n_estimators=args.n_estimators, max_depth=args.max_depth)
-    print(f"saved {path} and its metadata")
+    print(f"saved {train(args.output)} and its metadata")
 
 
 if __name__ == "__main__":

@@ -5,18 +5,8 @@ import uvicorn
 from .app import create_app
 from .settings import read_settings
 
-
-def main() -> None:
-    settings = read_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        # Logging is configured by create_app; the access line comes from the service's middleware.
-        log_config=None,
-        access_log=False,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    settings = read_settings()
+    # Logging is configured by create_app; the access line comes from the service's middleware.
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

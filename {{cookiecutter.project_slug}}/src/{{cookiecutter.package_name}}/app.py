@@ -1,5 +1,6 @@
 """The application factory: `create_app()` builds a service; nothing happens at import time."""
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -27,51 +28,51 @@ log = structlog.get_logger(__name__)
 def create_app(
     settings: Settings | None = None, dependencies: Sequence[params.Depends] = ()
 ) -> FastAPI:
-    """The service. `dependencies` run before every route, as FastAPI's own app-level ones do:
+    """The service. `dependencies` run before every route, as FastAPI's app-level ones do:
     `create_app(dependencies=[Depends(check_api_key)])` guards it with an API key."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    # One registry per app, so that tests can build many apps in one process.
-    registry = CollectorRegistry()
+    registry = CollectorRegistry()  # one per app, so that tests can build many in one process
     model_metrics = ModelMetrics(registry)
     process_metrics = ProcessMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with process_metrics.refreshing():
-            start = time.perf_counter()
-            try:
-                model = load_model(settings.model_path, threads=settings.model_threads)
-            except ModelLoadError as error:
-                # One clear line; the error propagates and the server exits non-zero.
-                log.error("model_load_failed", path=str(error.path), error=error.cause)
-                raise
-            metadata = model.metadata
-            model_metrics.set_model(settings.model_name, metadata.version, metadata.framework)
-            if settings.batch_max_rows > 0:
-                app.state.batcher = MicroBatcher(
-                    model.predictor.predict,
-                    max_rows=settings.batch_max_rows,
-                    max_wait=settings.batch_max_wait_ms / 1000,
-                    inline_max_rows=settings.inline_predict_max_rows,
-                    observe_call=model_metrics.observe_call,
-                )
-            app.state.model = model
-            log.info(
-                "model_loaded",
-                path=str(settings.model_path),
-                version=metadata.version,
-                framework=metadata.framework,
-                seconds=round(time.perf_counter() - start, 3),
+        start = time.perf_counter()
+        try:
+            model = load_model(settings.model_path, threads=settings.model_threads)
+        except ModelLoadError as error:
+            # One clear line; the error propagates and the server exits non-zero.
+            log.error("model_load_failed", path=str(error.path), error=error.cause)
+            raise
+        model_metrics.set_model(
+            settings.model_name, model.metadata.version, model.metadata.framework
+        )
+        if settings.batch_max_rows > 0:
+            app.state.batcher = MicroBatcher(
+                model.predictor.predict,
+                max_rows=settings.batch_max_rows,
+                max_wait=settings.batch_max_wait_ms / 1000,
+                inline_max_rows=settings.inline_predict_max_rows,
+                observe_call=model_metrics.observe_call,
             )
-            # What startup built (the libraries, the model) lives as long as the process: frozen,
-            # the garbage collector never walks it again (docs/benchmarks.md has the gain).
-            gc.collect()
-            gc.freeze()
-            yield
-            if app.state.batcher is not None:
-                await app.state.batcher.close()  # answers every request still queued
-            app.state.model = None
+        app.state.model = model
+        log.info(
+            "model_loaded",
+            path=str(settings.model_path),
+            version=model.metadata.version,
+            seconds=round(time.perf_counter() - start, 3),
+        )
+        # What startup built (the libraries, the model) lives as long as the process: frozen,
+        # the garbage collector never walks it again (docs/benchmarks.md has the gain).
+        gc.collect()
+        gc.freeze()
+        refresher = asyncio.create_task(process_metrics.refresh_forever())
+        yield
+        refresher.cancel()
+        if app.state.batcher is not None:
+            await app.state.batcher.close()  # answers every request still queued
+        app.state.model = None
 
     docs = settings.openapi_docs
     app = FastAPI(
@@ -87,10 +88,8 @@ def create_app(
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
     )
-    app.state.settings = settings
-    app.state.model_metrics = model_metrics
-    app.state.model = None
-    app.state.batcher = None
+    app.state.settings, app.state.model_metrics = settings, model_metrics
+    app.state.model = app.state.batcher = None  # until the lifespan has loaded the model
     app.include_router(router)
     add_error_handlers(app)
     in_flight = instrument(app, registry)
@@ -101,7 +100,7 @@ def create_app(
 
 def openapi(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with the predict body's schemas and, once the model is loaded, an
-    example row of training medians (FastAPI's "Extending OpenAPI" pattern)."""
+    example of training medians (FastAPI's "Extending OpenAPI" pattern)."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -115,9 +114,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     if app.state.model is None:
         return schema
     media = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-    example = app.state.model.metadata.example_row()
-    media["examples"] = {
-        "median": {"summary": "Training medians", "value": {"instances": [example]}}
-    }
+    example = {"instances": [app.state.model.metadata.example_row()]}
+    media["examples"] = {"median": {"summary": "Training medians", "value": example}}
     app.openapi_schema = schema
     return schema

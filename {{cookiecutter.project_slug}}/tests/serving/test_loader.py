@@ -2,6 +2,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -94,9 +95,16 @@ def test_a_metadata_path_that_cannot_be_read_is_a_load_error(model_copy: Path) -
         load_model(model_copy, threads=1)
 
 
+def rename(meta: dict[str, Any], position: int, name: str) -> None:
+    """Rename a feature in metadata as JSON, its summary too."""
+    old = meta["features"][position]["name"]
+    meta["features"][position]["name"] = name
+    meta["summary"][name] = meta["summary"].pop(old)
+
+
 def test_a_long_feature_name_is_cut_short_in_the_error(model_copy: Path) -> None:
     meta = json.loads(metadata_path(model_copy).read_text())
-    meta["features"][0]["name"] = "x" * 100_000
+    rename(meta, 0, "x" * 100_000)
     metadata_path(model_copy).write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="position 0") as error:
         load_model(model_copy, threads=1)
@@ -105,7 +113,7 @@ def test_a_long_feature_name_is_cut_short_in_the_error(model_copy: Path) -> None
 
 def test_metadata_with_another_feature_schema_is_refused(model_copy: Path) -> None:
     meta = json.loads(metadata_path(model_copy).read_text())
-    meta["features"][3]["name"] = "renamed"
+    rename(meta, 3, "renamed")
     metadata_path(model_copy).write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="position 3"):
         load_model(model_copy, threads=1)

@@ -1,9 +1,9 @@
 """The body of POST /predict: read within its size limit and validated by pydantic from JSON.
 
-FastAPI would parse a body parameter with the standard library's json module, then validate the
-Python objects; `PredictRequest.model_validate_json` does both in one pass in Rust, several
-times faster for many rows. The route documents this body with `openapi_extra` (FastAPI's
-pattern for a body the app reads itself), and the `PredictBody` alias gives it to handlers.
+FastAPI parses a body parameter with the standard library's json module, then validates the
+Python objects; `model_validate_json` does both in one pass in Rust, several times faster for
+many rows. The route documents this body with `openapi_extra` (FastAPI's pattern for a body the
+app reads itself), and handlers take it as `PredictBody`.
 """
 
 from typing import Annotated, Any
@@ -20,10 +20,22 @@ from .schemas import PredictRequest
 WIDTH = len(Features.model_fields)
 # More unknown keys than this in one body are refused unread (see refuse_extra_keys).
 MAX_EXTRA_KEYS = 1000
+# A body refused before it is read whole: the connection closes rather than read the rest.
+CLOSE = {"Connection": "close"}
 
 
 async def read_predict_request(request: Request, settings: SettingsDep) -> PredictRequest:
-    check_media_type(request)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        message = f"the body must be application/json, not {media_type or 'unlabelled'}"
+        raise FieldError(415, message, field="Content-Type", headers=CLOSE)
+    if encodings := {
+        token.strip().lower()
+        for header in request.headers.getlist("content-encoding")
+        for token in header.split(",")
+    } - {"", "identity"}:
+        message = f"the body must be sent uncompressed, not as {', '.join(sorted(encodings))}"
+        raise FieldError(415, message, field="Content-Encoding", headers=CLOSE)
     body = await read_body(request, settings.max_body_bytes)
     refuse_extra_keys(body)
     try:
@@ -33,11 +45,9 @@ async def read_predict_request(request: Request, settings: SettingsDep) -> Predi
         raise RequestValidationError(
             [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
         ) from None
-    if len(predict_request.instances) > settings.max_rows:
+    if (rows := len(predict_request.instances)) > settings.max_rows:
         raise FieldError(
-            422,
-            f"at most {settings.max_rows} rows per request, got {len(predict_request.instances)}",
-            field="instances",
+            422, f"at most {settings.max_rows} rows per request, got {rows}", "instances"
         )
     return predict_request
 
@@ -45,41 +55,14 @@ async def read_predict_request(request: Request, settings: SettingsDep) -> Predi
 PredictBody = Annotated[PredictRequest, Depends(read_predict_request)]
 
 
-def check_media_type(request: Request) -> None:
-    """JSON only, uncompressed: refused with a 415 before the body is read."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise FieldError(
-            415,
-            f"the body must be application/json, not {media_type or 'unlabelled'}",
-            field="Content-Type",
-            headers={"Connection": "close"},  # the rest of the body is never read
-        )
-    encodings = {
-        token.strip().lower()
-        for header in request.headers.getlist("content-encoding")
-        for token in header.split(",")
-    } - {"", "identity"}
-    if encodings:
-        raise FieldError(
-            415,
-            f"the body must be sent uncompressed, not as {', '.join(sorted(encodings))}",
-            field="Content-Encoding",
-            headers={"Connection": "close"},
-        )
-
-
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The whole body, or a 413 as soon as it is known to exceed `max_bytes`.
 
-    A declared Content-Length is checked before anything is read (its leading zeros stripped:
+    A declared Content-Length is checked before anything is read (without its leading zeros:
     Python refuses to convert a number of thousands of digits); a chunked body declares none and
     is counted as it arrives.
     """
-    too_large = FieldError(
-        413, f"the request body is larger than {max_bytes} bytes", field="body",
-        headers={"Connection": "close"},
-    )  # fmt: skip
+    too_large = FieldError(413, f"the request body is larger than {max_bytes} bytes", "body", CLOSE)
     declared = request.headers.get("content-length", "0").lstrip("0") or "0"
     if not declared.isdigit() or len(declared) > len(str(max_bytes)) or int(declared) > max_bytes:
         raise too_large

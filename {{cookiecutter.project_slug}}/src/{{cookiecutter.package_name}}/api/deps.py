@@ -1,10 +1,9 @@
 """Dependencies of the route handlers, as Annotated aliases (tests swap them with overrides).
 
-The lifespan (app.py) puts the loaded model, and the micro-batcher when it is on, in
-`app.state`; create_app puts the settings and the model metrics there.
-
-They are `async def` although they never await: FastAPI runs a plain `def` dependency in a
-worker thread, and a thread hop costs about as much as the sample model's prediction.
+create_app puts the settings and the model metrics in `app.state`; the lifespan adds the loaded
+model, and the micro-batcher when it is on. They are `async def` although they never await:
+FastAPI runs a plain `def` dependency in a thread, a hop that costs about as much as the
+sample model's prediction.
 """
 
 from typing import Annotated

@@ -1,6 +1,7 @@
 """Every error the service returns, mapped to HTTP in this one place.
 
 Each body has the same shape: {"detail": str, "errors": [{"field", "message"}], "request_id"}.
+Unexpected errors are answered by observability/middleware.py, which logs them once.
 """
 
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,6 @@ from ..serving.loader import ModelNotReadyError
 # small request can hold a great many problems, or very long names, and the answer stays small.
 MAX_ERRORS = 50
 MAX_TEXT = 200
-
 # The status recorded (access line, metrics) for a request whose client left before the service
 # had read its body: nginx's "client closed request". No client receives it.
 CLIENT_CLOSED_REQUEST = 499
@@ -29,9 +29,9 @@ class FieldError(HTTPException):
     """An HTTPException that names what was wrong: a header, "body", a field of the body."""
 
     def __init__(
-        self, status_code: int, detail: str, field: str, headers: Mapping[str, str] | None = None
+        self, status_code: int, detail: str, field: str, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(status_code, detail, dict(headers) if headers else None)
+        super().__init__(status_code, detail, headers)
         self.field = field
 
 
@@ -60,9 +60,8 @@ def clip(text: str) -> str:
 
 def field_name(loc: Sequence[int | str]) -> str:
     """("body", "instances", 0, "x") -> "instances[0].x"; the whole body is "body"."""
-    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
     name = ""
-    for part in parts:
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
         if isinstance(part, int):
             name += f"[{part}]"
         else:
@@ -97,7 +96,6 @@ async def handle_client_disconnect(_: Request, __: Exception) -> Response:
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Unexpected errors are answered by observability.middleware, which logs them once."""
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(ModelNotReadyError, handle_not_ready)

@@ -80,16 +80,9 @@ async def predict_rows(model: LoadedModel, x: Matrix, *, inline_max_rows: int) -
 @router.get("/model", responses=NOT_READY)
 async def describe_model(model: ModelDep, settings: SettingsDep) -> ModelInfo:
     """Describe the model being served: identity and feature schema."""
-    metadata = model.metadata
-    return ModelInfo(
-        name=settings.model_name,
-        version=metadata.version,
-        framework=metadata.framework,
-        task=metadata.task,
-        classes=metadata.classes,
-        features=metadata.features,
-        trained_at=metadata.trained_at,
-        loaded_at=model.loaded_at,
+    return ModelInfo.model_validate(
+        model.metadata.model_dump(exclude={"summary", "evaluation"})
+        | {"name": settings.model_name, "loaded_at": model.loaded_at}
     )
 
 

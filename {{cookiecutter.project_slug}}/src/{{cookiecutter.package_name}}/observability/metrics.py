@@ -7,8 +7,6 @@ up the workers (gunicorn.conf.py sets its folder and marks dead workers).
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from prometheus_client import (
@@ -31,8 +29,7 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
-# Under gunicorn each worker publishes its own process readings (see ProcessMetrics), named as
-# prometheus_client's process collector names them in a single process.
+# What each gunicorn worker publishes of its process (see ProcessMetrics).
 WORKER_PROCESS_METRICS = {
     "process_cpu_seconds_total": "User and system CPU time of the process, in seconds.",
     "process_resident_memory_bytes": "Resident memory of the process, in bytes.",
@@ -55,9 +52,11 @@ class ModelMetrics:
             registry=registry,
         )
         self.request_rows = Histogram(
-            "model_request_rows", "Rows per predict request.", buckets=ROWS_BUCKETS,
+            "model_request_rows",
+            "Rows per predict request.",
+            buckets=ROWS_BUCKETS,
             registry=registry,
-        )  # fmt: skip
+        )
         self.predictions = Counter("model_predictions", "Rows predicted.", registry=registry)
         # Value 1 for the model being served; its labels carry the identity. "livemax" keeps
         # one series across worker processes and drops the series of dead ones.
@@ -70,7 +69,6 @@ class ModelMetrics:
         )
 
     def observe_call(self, seconds: float) -> None:
-        """One call of the model, which may have served several requests (micro-batching)."""
         self.inference_seconds.observe(seconds)
 
     def observe_request(self, rows: int) -> None:
@@ -108,10 +106,9 @@ def instrument(app: FastAPI, registry: CollectorRegistry) -> Gauge:
 class ProcessMetrics:
     """CPU time, memory and start time of the process, and of each worker under gunicorn.
 
-    In a single process, prometheus_client's own collectors report them at scrape time. In
-    multiprocess mode they are not supported (prometheus_client's docs), so each worker copies
-    its readings into "liveall" gauges every few seconds: one series per worker, labelled with
-    its pid, removed when gunicorn marks the worker dead.
+    prometheus_client's process collector does not work in multiprocess mode (its docs say so),
+    so each worker copies its readings into "liveall" gauges every few seconds: one series per
+    worker, labelled with its pid, removed when gunicorn marks the worker dead.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -133,22 +130,8 @@ class ProcessMetrics:
                 if (gauge := self.gauges.get(sample.name)) is not None:
                     gauge.set(sample.value)
 
-    @asynccontextmanager
-    async def refreshing(self) -> AsyncIterator[None]:
-        """Keep the gauges current while the block runs; nothing to do in a single process."""
-        if not self.gauges:
-            yield
-            return
-        self.refresh()
-        task = asyncio.create_task(self._refresh_every(PROCESS_REFRESH_SECONDS))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    async def _refresh_every(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
+    async def refresh_forever(self) -> None:
+        """Keep the gauges current, as a task while the app serves (at once done in one process)."""
+        while self.gauges:
             self.refresh()
+            await asyncio.sleep(PROCESS_REFRESH_SECONDS)

@@ -1,9 +1,10 @@
-"""Adaptive micro-batching: many concurrent small requests, one model call.
+"""Micro-batching, opt-in (BATCH_MAX_ROWS): concurrent small requests share one model call.
 
 A tree model's predict call costs nearly as much for one row as for dozens. Requests read in the
-same turn of the event loop queue here, and one model call predicts all of their rows; each
-caller gets back its own slice. With one client at a time each request is predicted alone, in the
-turn it arrived, so nothing waits.
+same turn of the event loop queue here, and one call predicts all their rows; each caller gets
+its own slice back. A lone client's request is predicted in the turn it arrived: nothing waits.
+Delete this module, and the lines that use it in app.py, api/deps.py and api/routes.py, to
+remove it.
 """
 
 import asyncio
@@ -35,25 +36,15 @@ class _Request:
 
 
 class MicroBatcher:
-    """Queue predict requests and predict together those that arrive in the same turn.
+    """Queue requests and predict together those that arrive in the same turn of the loop.
 
-    The first request queued schedules a flush at the end of the event loop's current turn: it
-    runs once every request already read has been parsed and queued. Requests whose bytes came
-    in while the loop was busy (with the model, with other requests) are all read in one turn,
-    so one model call serves them, up to `max_rows` rows per call. The busier the service, the
-    bigger the batches; a lone request is predicted in the same turn it was queued.
-
-    Under concurrent load that splits clients in two: those answered in one turn send their next
-    requests while the others' are being predicted, and each half gets a model call of its own.
-    So with `max_wait` above zero, a flush after a batch of several requests first gathers: it
-    lets the loop go round while each round brings more rows, and predicts once a round brings
-    none, once `max_rows` rows are queued, or after `max_wait` seconds. With 32 clients sending
-    one row each, that doubles the rows per model call, from about 16 to 32. A lone client is
-    never held: its batches are of one request, so the next flush does not gather.
-
-    Batches of up to `inline_max_rows` rows are predicted on the event loop, for the reason
-    api/routes.py gives; larger ones in a worker thread. `observe_call` gets the seconds
-    of each model call that succeeded.
+    The first request queued starts a flush, which runs once every request already read is
+    queued: up to `max_rows` rows per model call. Under steady concurrent load that splits the
+    clients into two halves that alternate; so with `max_wait` above zero, a flush after a batch
+    of several requests first lets the loop go round while each round brings more rows, for at
+    most `max_wait` seconds (docs/benchmarks.md: twice the rows per call with 32 clients).
+    Batches of up to `inline_max_rows` rows are predicted on the event loop, larger ones in a
+    thread. `observe_call` gets the seconds of each model call that succeeded.
     """
 
     def __init__(
@@ -116,7 +107,6 @@ class MicroBatcher:
             self._flush = None
 
     async def _gather(self) -> None:
-        """Let the loop go round while each round queues more rows (see the class docstring)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._max_wait
         quiet = 0
@@ -169,6 +159,6 @@ class MicroBatcher:
         except Exception as error:
             if not request.future.done():
                 request.future.set_exception(error)
-            return
-        if not request.future.done():
-            request.future.set_result(predictions)
+        else:
+            if not request.future.done():
+                request.future.set_result(predictions)

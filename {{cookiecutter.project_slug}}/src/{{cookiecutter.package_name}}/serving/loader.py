@@ -2,18 +2,16 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
 from ..predictor import Features, Predictor
-from .metadata import ModelMetadata, feature_specs, file_version, metadata_path, now, read_metadata
+from .metadata import ModelMetadata, feature_specs, file_version, metadata_path, read_metadata
 from .prediction import Predictions, to_matrix
 
-RESULT = TypeAdapter(Predictions)
-# Metadata can hold names of any length: errors quote them cut to this many characters.
-MAX_NAME = 80
+SERVABLE = TypeAdapter(Predictions)
 
 
 class ModelLoadError(Exception):
@@ -36,78 +34,6 @@ class LoadedModel:
     loaded_at: datetime
 
 
-def clip(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
-
-
-def first_line(error: BaseException) -> str:
-    """The exception's type and the first line of its message (native errors carry traces)."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def read_checked_metadata(path: Path) -> ModelMetadata:
-    meta_path = metadata_path(path)
-    try:
-        metadata = read_metadata(path)
-    except FileNotFoundError:
-        raise ModelLoadError(path, f"its metadata file {meta_path} does not exist") from None
-    except OSError as error:  # a folder, a file it may not read
-        raise ModelLoadError(path, f"cannot read its metadata file: {error}") from None
-    except ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"]) or "(root)"
-        raise ModelLoadError(
-            path, f"its metadata file {meta_path} is invalid at {field}: {problem['msg']}"
-        ) from error
-
-    # The model file itself names neither its features nor its classes: metadata written for
-    # another file (an older model, another training run) would pass every check below and
-    # serve wrong labels, or values in the wrong columns, without an error.
-    try:
-        version = file_version(path)
-    except OSError as error:
-        raise ModelLoadError(path, f"cannot read the model file: {error}") from None
-    if metadata.version != version:
-        raise ModelLoadError(
-            path,
-            f"its metadata file {meta_path} was written for another model file (version "
-            f"{metadata.version}, this file's is {version}): write it again beside this one",
-        )
-    if metadata.framework != Predictor.framework:
-        raise ModelLoadError(
-            path,
-            f"its metadata says framework {metadata.framework!r}, "
-            f"but predictor.py serves {Predictor.framework!r}",
-        )
-    expected = [(spec.name, spec.type) for spec in feature_specs(Features)]
-    recorded = [(spec.name, spec.type) for spec in metadata.features]
-    if recorded != expected:
-        raise ModelLoadError(
-            path,
-            f"the feature schema in {meta_path} ({len(recorded)} features) differs from "
-            f"predictor.Features ({len(expected)} features); first difference: "
-            f"{next_difference(recorded, expected)}",
-        )
-    if unsummarised := metadata.features_without_median():
-        missing = clip(unsummarised[0])
-        raise ModelLoadError(path, f"the summary in {meta_path} gives no median (p50) of {missing}")
-    return metadata
-
-
-def next_difference(
-    recorded: Sequence[tuple[str, str]], expected: Sequence[tuple[str, str]]
-) -> str:
-    for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
-        if got != want:
-            # Names cut short: a metadata file can hold a name of any length.
-            got_text, want_text = clip(got), clip(want)
-            return f"position {position} is {got_text} in the metadata, {want_text} in the code"
-    shorter = "metadata" if len(recorded) < len(expected) else "code"
-    return f"the {shorter} has fewer features"
-
-
 def load_model(path: Path, *, threads: int) -> LoadedModel:
     """Load the model at `path` and run one prediction; raise ModelLoadError on any failure."""
     if not path.is_file():
@@ -121,8 +47,77 @@ def load_model(path: Path, *, threads: int) -> LoadedModel:
         example = Features.model_validate(metadata.example_row())
         result = predictor.predict(to_matrix([example], len(Features.model_fields)))
         result.check_count(1)
-        # Labels and numbers that the response can carry, as it will be validated.
-        RESULT.validate_python({"outputs": result.outputs, "probabilities": result.probabilities})
+        # Labels and numbers that the response can carry, checked as it will check them.
+        SERVABLE.validate_python({"outputs": result.outputs, "probabilities": result.probabilities})
     except Exception as error:
         raise ModelLoadError(path, f"the warm-up prediction failed: {first_line(error)}") from error
-    return LoadedModel(predictor=predictor, metadata=metadata, loaded_at=now())
+    return LoadedModel(predictor=predictor, metadata=metadata, loaded_at=datetime.now(UTC))
+
+
+def read_checked_metadata(path: Path) -> ModelMetadata:
+    meta_path = metadata_path(path)
+    how_to = "write it with write_metadata() (README.md, 'Serve your own model')"
+    try:
+        metadata = read_metadata(path)
+    except FileNotFoundError:
+        raise ModelLoadError(
+            path, f"its metadata file {meta_path} does not exist: {how_to}"
+        ) from None
+    except OSError as error:  # a folder, a file it may not read
+        raise ModelLoadError(path, f"cannot read its metadata file: {error}") from None
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"]) or "(root)"
+        raise ModelLoadError(
+            path, f"its metadata file {meta_path} is invalid at {field}: {problem['msg']}"
+        ) from error
+    # The model file itself names neither its features nor its classes: metadata written for
+    # another file would pass every check below and serve wrong labels, or values in the wrong
+    # columns, without an error.
+    try:
+        version = file_version(path)
+    except OSError as error:
+        raise ModelLoadError(path, f"cannot read the model file: {error}") from None
+    if metadata.version != version:
+        raise ModelLoadError(
+            path,
+            f"its metadata file {meta_path} was written for another model file (version "
+            f"{metadata.version}, this file's is {version}): {how_to}",
+        )
+    if metadata.framework != Predictor.framework:
+        raise ModelLoadError(
+            path,
+            f"its metadata says framework {metadata.framework!r}, "
+            f"but predictor.py serves {Predictor.framework!r}",
+        )
+    expected = [(spec.name, spec.type) for spec in feature_specs(Features)]
+    recorded = [(spec.name, spec.type) for spec in metadata.features]
+    if recorded != expected:
+        raise ModelLoadError(
+            path,
+            f"the feature schema in {meta_path} ({len(recorded)} features) differs from "
+            f"predictor.Features ({len(expected)} features); "
+            + first_difference(recorded, expected),
+        )
+    return metadata
+
+
+def first_difference(
+    recorded: Sequence[tuple[str, str]], expected: Sequence[tuple[str, str]]
+) -> str:
+    for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
+        if got != want:
+            # Names cut short: a metadata file can hold a name of any length.
+            return f"position {position} is {clip(got)} in the metadata, {clip(want)} in the code"
+    return f"the {'metadata' if len(recorded) < len(expected) else 'code'} has fewer features"
+
+
+def clip(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def first_line(error: BaseException) -> str:
+    """The exception's type and the first line of its message (native errors carry traces)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

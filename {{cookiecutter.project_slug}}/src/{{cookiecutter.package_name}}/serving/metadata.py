@@ -1,8 +1,8 @@
 """The metadata file saved beside every model: feature schema, version and training summary.
 
 It is the one record of what the model expects and what its training data looked like. The
-service validates requests against the schema, derives its example request and warm-up row from
-the summary, and refuses to start when the schema in `predictor.py` disagrees with it.
+service derives its example request and warm-up row from the summary, and refuses to start when
+the schema in `predictor.py` disagrees with it.
 """
 
 import hashlib
@@ -15,8 +15,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field, model_validator
 
-FeatureType = Literal["float", "int"]
-
 # The largest magnitude a feature may take: the largest 32-bit float. Libraries that compute in
 # 32-bit floats (tree models, most of them) turn a larger number silently into infinity, and in a
 # 64-bit pipeline a number much larger overflows its arithmetic (a scaler dividing 1e308 by
@@ -27,12 +25,11 @@ FLOAT32_MAX = 3.4028234663852886e38
 BoundedFloat = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-DECILES = tuple(i / 10 for i in range(1, 10))
 
 
 class FeatureSpec(BaseModel):
     name: str
-    type: FeatureType
+    type: Literal["float", "int"]
 
 
 class FeatureSummary(BaseModel):
@@ -52,31 +49,24 @@ class ModelMetadata(BaseModel):
     version: str
     trained_at: datetime
     task: Literal["classification", "regression"]
-    classes: list[str] | None = Field(
-        default=None, description="Class labels by index, for classifiers."
-    )
+    classes: list[str] | None = Field(default=None, description="Class labels, by index.")
     features: list[FeatureSpec]
     summary: dict[str, FeatureSummary]
     evaluation: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def classes_fit_the_task(self) -> Self:
-        """Classes for a classifier only, each once."""
+    def check_consistency(self) -> Self:
+        """Classes for a classifier only, each once; a median for every feature."""
         if self.task == "classification" and not self.classes:
             raise ValueError("a classifier's metadata must name its classes")
         if self.task == "regression" and self.classes:
             raise ValueError("a regressor's metadata names no classes")
         if self.classes and len(set(self.classes)) != len(self.classes):
             raise ValueError(f"the classes {self.classes} name a class twice")
+        for feature in self.features:
+            if "p50" not in getattr(self.summary.get(feature.name), "quantiles", {}):
+                raise ValueError(f"the summary gives no median (p50) of {feature.name[:80]!r}")
         return self
-
-    def features_without_median(self) -> list[str]:
-        """The features whose summary lacks the median that example_row() reads."""
-        return [
-            feature.name
-            for feature in self.features
-            if "p50" not in getattr(self.summary.get(feature.name), "quantiles", {})
-        ]
 
     def example_row(self) -> dict[str, float | int]:
         """A realistic row: the training median of every feature."""
@@ -89,16 +79,14 @@ class ModelMetadata(BaseModel):
 
 def feature_specs(features: type[BaseModel]) -> list[FeatureSpec]:
     """The schema of a pydantic row model: its fields in declaration order, with their types."""
+    types = {float: "float", int: "int"}
     specs = []
     for name, field in features.model_fields.items():
-        if field.annotation is int:
-            specs.append(FeatureSpec(name=name, type="int"))
-        elif field.annotation is float:
-            specs.append(FeatureSpec(name=name, type="float"))
-        else:
+        if field.annotation not in types:
             raise TypeError(
                 f"feature {name!r} must be declared float or int, not {field.annotation}"
             )
+        specs.append(FeatureSpec(name=name, type=types[field.annotation]))
     return specs
 
 
@@ -108,7 +96,6 @@ def summarize(x: npt.NDArray[np.floating], names: Sequence[str]) -> dict[str, Fe
         raise ValueError(f"expected a matrix with {len(names)} columns, got shape {x.shape}")
     summary = {}
     for column, name in zip(x.T, names, strict=True):
-        quantiles = np.quantile(column, QUANTILES)
         summary[name] = FeatureSummary(
             count=int(column.size),
             mean=float(column.mean()),
@@ -116,41 +103,38 @@ def summarize(x: npt.NDArray[np.floating], names: Sequence[str]) -> dict[str, Fe
             min=float(column.min()),
             max=float(column.max()),
             quantiles={
-                f"p{round(q * 100):02d}": float(v)
-                for q, v in zip(QUANTILES, quantiles, strict=True)
+                f"p{round(q * 100):02d}": float(value)
+                for q, value in zip(QUANTILES, np.quantile(column, QUANTILES), strict=True)
             },
-            deciles=[float(v) for v in np.quantile(column, DECILES)],
+            deciles=[float(value) for value in np.quantile(column, np.arange(1, 10) / 10)],
         )
     return summary
 
 
-def metadata_path(model_path: Path) -> Path:
+# Paths may be given as strings too, as a training script has them.
+def metadata_path(model_path: str | Path) -> Path:
     """Where the metadata of `model_path` lives: `model.<ext>` -> `model.metadata.json`."""
-    return model_path.with_suffix(".metadata.json")
+    return Path(model_path).with_suffix(".metadata.json")
 
 
-def file_version(path: Path) -> str:
+def file_version(path: str | Path) -> str:
     """A version that changes whenever the model file does: the start of its SHA-256."""
-    with path.open("rb") as model_file:  # read in chunks: a model can be larger than memory
+    with Path(path).open("rb") as model_file:  # read in chunks: a model can be larger than memory
         return hashlib.file_digest(model_file, "sha256").hexdigest()[:12]
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def write_metadata(model_path: Path, metadata: ModelMetadata) -> Path:
+def write_metadata(model_path: str | Path, metadata: ModelMetadata) -> Path:
     path = metadata_path(model_path)
     path.write_text(metadata.model_dump_json(indent=2) + "\n")
     return path
 
 
-def read_metadata(model_path: Path) -> ModelMetadata:
+def read_metadata(model_path: str | Path) -> ModelMetadata:
     return ModelMetadata.model_validate_json(metadata_path(model_path).read_bytes())
 
 
 def describe_model(
-    model_path: Path,
+    model_path: str | Path,
     *,
     framework: str,
     features: type[BaseModel],
@@ -163,7 +147,7 @@ def describe_model(
     return ModelMetadata(
         framework=framework,
         version=file_version(model_path),
-        trained_at=now(),
+        trained_at=datetime.now(UTC),
         task="classification" if classes else "regression",
         classes=classes,
         features=specs,
