@@ -19,47 +19,33 @@ from {{ cookiecutter.package_name }}.settings import read_settings
 settings = read_settings()
 
 wsgi_app = "{{ cookiecutter.package_name }}.app:create_app()"
-# uvicorn's own worker; it picks uvloop and httptools, which the project installs.
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "uvicorn_worker.UvicornWorker"  # with uvloop and httptools, which are installed
 workers_text = os.environ.get("WEB_CONCURRENCY", "1")
 workers = int(workers_text) if workers_text.strip().isdecimal() else 0
-if workers < 1:  # gunicorn would start with no worker at all, or fail with a traceback
+if workers < 1:  # gunicorn would start no worker, or fail with a traceback
     sys.exit(f"invalid setting WEB_CONCURRENCY={workers_text!r}: worker processes, 1 or more")
 # An IPv6 address in brackets: gunicorn splits "host:port" at the last colon.
 host = f"[{settings.host}]" if ":" in settings.host else settings.host
 bind = f"{host}:{settings.port}"
-
-# Each worker loads the model in its own lifespan. No preload_app: a model loaded before the
-# fork can hang on its first prediction in the child, whose copy of the OpenMP threads that its
-# library started in the master is dead.
+# Each worker loads the model in its lifespan: a model loaded before the fork can hang in the
+# child, whose copy of the OpenMP threads its library started in the master is dead.
 preload_app = False
-# A worker is silent while it loads the model, so the timeout must exceed the load time.
-timeout = settings.worker_timeout
+timeout = settings.worker_timeout  # a worker loading its model is silent: keep it above load time
 graceful_timeout = settings.graceful_timeout
-# Longer than the idle timeout of the proxies in front (60 s for most load balancers), so
-# that a proxy never reuses a connection the worker is closing.
-keepalive = 65
-# Off by default: each restarted worker leaves its metric files behind (README.md, "Production
-# server").
+keepalive = 65  # longer than the idle timeout of the proxies in front (60 s for most)
+# Off by default: a restarted worker leaves its metric files behind (README.md).
 max_requests = settings.max_requests
 max_requests_jitter = settings.max_requests_jitter
-# The workers' heartbeat files, in memory: a disk-backed /tmp can stall them.
-worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - only heartbeats
-# The control socket would be written under $HOME, read-only in a hardened container; signals
-# (TERM, HUP, TTIN, TTOU) do the same job.
-control_socket_disable = True
-
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - heartbeats
+control_socket_disable = True  # it would be written under $HOME, read-only in a container
 logger_class = "{{ cookiecutter.package_name }}.observability.logs.GunicornLogger"
 loglevel = settings.log_level
-accesslog = None
+accesslog = None  # the service's middleware logs each request, with its id
 
-# Workers inherit this environment. OpenMP reads its thread count when the library loads, so it
-# is set here, before any worker imports the model's library: workers x threads = cores.
+# Workers inherit these. OpenMP reads its thread count when the model's library loads.
 os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
-
-# Prometheus multiprocess mode: each worker writes its metrics to files in this folder, and
-# /metrics adds them up, whichever worker answers. Set here, before any worker imports
-# prometheus_client. Without one given, a temporary folder, removed when gunicorn exits.
+# prometheus_client's multiprocess mode: each worker writes its metrics to files in this folder,
+# and /metrics adds them up. Without one given, a temporary folder, removed when gunicorn exits.
 made_metrics_dir = None
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     made_metrics_dir = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
@@ -77,15 +63,14 @@ def on_starting(server: Arbiter) -> None:
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
-    if made_metrics_dir is not None:
-        # Registered in the master itself: with --daemon, gunicorn forks it after this file.
+    if made_metrics_dir is not None:  # registered here: with --daemon, the master is a fork
         atexit.register(remove_metrics_dir, made_metrics_dir, os.getpid())
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
     """Drop the dead worker's live gauges, as prometheus_client's docs show for gunicorn."""
-    # Imported here: workers forked from a master that imported prometheus_client before the
-    # folder was set would keep its single-process mode.
+    # Imported here: a worker forked from a master that had imported prometheus_client before
+    # the folder was set would keep its single-process mode.
     from prometheus_client import multiprocess  # noqa: PLC0415
 
     multiprocess.mark_process_dead(worker.pid)

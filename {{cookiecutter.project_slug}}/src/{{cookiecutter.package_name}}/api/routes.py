@@ -5,10 +5,8 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
-from ..serving.loader import LoadedModel
-from ..serving.prediction import Matrix, Predictions, to_matrix
+from ..serving.prediction import predict_rows, to_matrix
 from .body import WIDTH, PredictBody
 from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
 from .schemas import ErrorResponse, ModelInfo, PredictResponse, Status
@@ -35,12 +33,7 @@ PREDICT_BODY = {
 }
 
 
-@router.post(
-    "/predict",
-    response_model=PredictResponse,
-    responses=NOT_READY | INVALID,
-    openapi_extra=PREDICT_BODY,
-)
+@router.post("/predict", responses=NOT_READY | INVALID, openapi_extra=PREDICT_BODY)
 async def predict(
     body: PredictBody,
     model: ModelDep,
@@ -55,7 +48,7 @@ async def predict(
         result = await batcher.predict(x)  # the batcher times its own model calls
     else:
         start = time.perf_counter()
-        result = await predict_rows(model, x, inline_max_rows=settings.inline_predict_max_rows)
+        result = await predict_rows(model.predictor.predict, x, settings.inline_predict_max_rows)
         metrics.observe_call(time.perf_counter() - start)
         result.check_count(rows)
     metrics.observe_request(rows)
@@ -66,15 +59,6 @@ async def predict(
         model_version=model.metadata.version,
         request_id=structlog.contextvars.get_contextvars().get("request_id", ""),
     )
-
-
-async def predict_rows(model: LoadedModel, x: Matrix, *, inline_max_rows: int) -> Predictions:
-    # A tree model predicts a few rows in well under a millisecond: calling it on the event loop
-    # is cheaper than the hop to a worker thread (docs/benchmarks.md has the figures). Larger
-    # requests go to a thread, so that the loop keeps serving health checks meanwhile.
-    if len(x) <= inline_max_rows:
-        return model.predictor.predict(x)
-    return await run_in_threadpool(model.predictor.predict, x)
 
 
 @router.get("/model", responses=NOT_READY)

@@ -38,11 +38,6 @@ WORKER_PROCESS_METRICS = {
 PROCESS_REFRESH_SECONDS = 5.0
 
 
-def multiprocess_mode() -> bool:
-    """True under gunicorn, whose config sets the variable before any worker starts."""
-    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
-
-
 class ModelMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.inference_seconds = Histogram(
@@ -114,7 +109,7 @@ class ProcessMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.gauges: dict[str, Gauge] = {}
         self.reader = ProcessCollector(registry=None)
-        if not multiprocess_mode():
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # set by gunicorn.conf.py
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)

@@ -3,36 +3,26 @@
 A tree model's predict call costs nearly as much for one row as for dozens. Requests read in the
 same turn of the event loop queue here, and one call predicts all their rows; each caller gets
 its own slice back. A lone client's request is predicted in the turn it arrived: nothing waits.
-Delete this module, and the lines that use it in app.py, api/deps.py and api/routes.py, to
-remove it.
+To remove it, delete this module and the lines that use it in app.py, api/deps.py and
+api/routes.py.
 """
 
 import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from .loader import ModelNotReadyError
-from .prediction import Matrix, Predictions
+from .prediction import Matrix, Predictions, predict_rows
 
 # Rounds of the event loop without a new request after which a gathering batch is predicted.
 # Bytes read from a socket reach this queue two rounds later (one to read them and start the
 # request's task, one to run it), on asyncio's loop and on uvloop alike; the third is a margin.
 QUIET_ROUNDS = 3
 
-PredictFn = Callable[[Matrix], Predictions]
-
-
-@dataclass
-class _Request:
-    x: Matrix
-    future: asyncio.Future[Predictions] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+Waiter = tuple[Matrix, asyncio.Future[Predictions]]
 
 
 class MicroBatcher:
@@ -49,19 +39,16 @@ class MicroBatcher:
 
     def __init__(
         self,
-        predict: PredictFn,
+        predict: Callable[[Matrix], Predictions],
         *,
         max_rows: int,
         max_wait: float,
         inline_max_rows: int,
-        observe_call: Callable[[float], None] | None = None,
+        observe_call: Callable[[float], None] = lambda seconds: None,
     ) -> None:
-        self._predict = predict
-        self._observe_call = observe_call
-        self._max_rows = max_rows
-        self._max_wait = max_wait
-        self._inline_max_rows = inline_max_rows
-        self._queue: deque[_Request] = deque()
+        self._predict_fn, self._observe_call = predict, observe_call
+        self._max_rows, self._max_wait, self._inline_max_rows = max_rows, max_wait, inline_max_rows
+        self._queue: deque[Waiter] = deque()
         self._queued_rows = 0
         self._flush: asyncio.Task[None] | None = None
         self._closing = False
@@ -70,13 +57,13 @@ class MicroBatcher:
     async def predict(self, x: Matrix) -> Predictions:
         if self._closing:
             raise ModelNotReadyError("the service is shutting down")
-        request = _Request(x)
-        self._queue.append(request)
+        future: asyncio.Future[Predictions] = asyncio.get_running_loop().create_future()
+        self._queue.append((x, future))
         self._queued_rows += len(x)
         if self._flush is None:
             # A task's first step runs after every callback already scheduled in this turn.
             self._flush = asyncio.create_task(self._run_flush(), name="micro-batch")
-        return await request.future
+        return await future
 
     async def close(self) -> None:
         """Predict everything already queued, then refuse new requests."""
@@ -87,7 +74,7 @@ class MicroBatcher:
             await asyncio.shield(self._flush)
 
     async def _run_flush(self) -> None:
-        batch: list[_Request] = []
+        batch: list[Waiter] = []
         try:
             if self._max_wait > 0 and self._last_batch_requests > 1:
                 await self._gather()
@@ -97,9 +84,9 @@ class MicroBatcher:
         except BaseException:
             # Cancelled, or worse: no request may wait for an answer that will never come.
             stopped = ModelNotReadyError("the service stopped before it could predict")
-            for request in [*batch, *self._queue]:
-                if not request.future.done():
-                    request.future.set_exception(stopped)
+            for _, future in [*batch, *self._queue]:
+                if not future.done():
+                    future.set_exception(stopped)
             self._queue.clear()
             self._queued_rows = 0
             raise
@@ -117,48 +104,43 @@ class MicroBatcher:
             await asyncio.sleep(0)
             quiet = quiet + 1 if self._queued_rows == queued else 0
 
-    def _take_batch(self) -> list[_Request]:
+    def _take_batch(self) -> list[Waiter]:
         batch = [self._queue.popleft()]
-        rows = len(batch[0].x)
-        while self._queue and rows + len(self._queue[0].x) <= self._max_rows:
-            rows += len(self._queue[0].x)
+        rows = len(batch[0][0])
+        while self._queue and rows + len(self._queue[0][0]) <= self._max_rows:
+            rows += len(self._queue[0][0])
             batch.append(self._queue.popleft())
         self._queued_rows -= rows
         return batch
 
     async def _call_model(self, x: Matrix) -> Predictions:
         start = time.perf_counter()
-        if len(x) <= self._inline_max_rows:
-            predictions = self._predict(x)
-        else:
-            predictions = await run_in_threadpool(self._predict, x)
-        if self._observe_call is not None:
-            self._observe_call(time.perf_counter() - start)
+        predictions = await predict_rows(self._predict_fn, x, self._inline_max_rows)
+        self._observe_call(time.perf_counter() - start)
         return predictions
 
-    async def _predict_batch(self, batch: list[_Request]) -> None:
+    async def _predict_batch(self, batch: list[Waiter]) -> None:
         self._last_batch_requests = len(batch)
-        x = batch[0].x if len(batch) == 1 else np.concatenate([request.x for request in batch])
+        x = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
         try:
-            predictions = await self._call_model(x)
-            parts = predictions.split([len(request.x) for request in batch])
+            parts = (await self._call_model(x)).split([len(x) for x, _ in batch])
         except Exception:
             # One request's rows broke the model call: predict each request on its own, so
             # that only that request fails and its neighbours still get their answers.
-            for request in batch:
-                await self._predict_alone(request)
+            for waiter in batch:
+                await self._predict_alone(*waiter)
             return
-        for request, part in zip(batch, parts, strict=True):
-            if not request.future.done():  # its client may have gone away
-                request.future.set_result(part)
+        for (_, future), part in zip(batch, parts, strict=True):
+            if not future.done():  # its client may have gone away
+                future.set_result(part)
 
-    async def _predict_alone(self, request: _Request) -> None:
+    async def _predict_alone(self, x: Matrix, future: asyncio.Future[Predictions]) -> None:
         try:
-            predictions = await self._call_model(request.x)
-            predictions.check_count(len(request.x))
+            predictions = await self._call_model(x)
+            predictions.check_count(len(x))
         except Exception as error:
-            if not request.future.done():
-                request.future.set_exception(error)
+            if not future.done():
+                future.set_exception(error)
         else:
-            if not request.future.done():
-                request.future.set_result(predictions)
+            if not future.done():
+                future.set_result(predictions)

@@ -1,12 +1,13 @@
 """What a predictor takes, and what it returns."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 # The rows of one model call: a row per instance, a column per feature in the order of the
 # fields of `predictor.Features`, as 64-bit floats (which hold every feature's value exactly:
@@ -53,3 +54,17 @@ def to_matrix(rows: Sequence[BaseModel], width: int) -> Matrix:
     """
     values = chain.from_iterable(row.__dict__.values() for row in rows)
     return np.fromiter(values, dtype=np.float64, count=len(rows) * width).reshape(-1, width)
+
+
+async def predict_rows(
+    predict: Callable[[Matrix], Predictions], x: Matrix, inline_max_rows: int
+) -> Predictions:
+    """`predict(x)`: on the event loop for up to `inline_max_rows` rows, else in a thread.
+
+    A tree model predicts a few rows in well under a millisecond, less than the hop to a thread
+    costs (docs/benchmarks.md). Larger requests go to a thread, so that the loop keeps serving
+    health checks meanwhile.
+    """
+    if len(x) <= inline_max_rows:
+        return predict(x)
+    return await run_in_threadpool(predict, x)
