@@ -39,13 +39,13 @@ DEPENDENCIES = {
     "httpx2_jsfetch", "idna", "iniconfig", "itsdangerous", "jinja2", "joblib", "librt", "locust",
     "markupsafe", "msgpack", "msgspec", "mypy", "mypy_extensions", "mypyc", "narwhals", "numpy",
     "opentelemetry", "opentelemetry_api", "packaging", "pathspec", "pluggy", "prometheus_client",
-    "psutil", "py", "pycparser", "pydantic", "pydantic_core", "pydantic_settings", "pygments",
-    "pytest", "pytest_locust", "python_dotenv", "python_engineio", "python_socketio", "pywin32",
-    "pyzmq", "requests", "ruff", "scikit_learn", "scipy", "simple_websocket", "sklearn",
-    "socketio", "starlette", "structlog", "threadpoolctl", "truststore", "types_gunicorn",
-    "typing_extensions", "typing_inspection", "urllib3", "uvicorn", "uvicorn_worker", "uvloop",
-    "websocket", "websocket_client", "werkzeug", "wsproto", "xgboost", "xgboost_cpu", "zmq",
-    "zope", "zope_event", "zope_interface",
+    "prometheus_fastapi_instrumentator", "psutil", "py", "pycparser", "pydantic", "pydantic_core",
+    "pydantic_settings", "pygments", "pytest", "pytest_locust", "python_dotenv", "python_engineio",
+    "python_socketio", "pywin32", "pyzmq", "requests", "ruff", "scikit_learn", "scipy",
+    "simple_websocket", "sklearn", "socketio", "starlette", "structlog", "threadpoolctl",
+    "truststore", "types_gunicorn", "typing_extensions", "typing_inspection", "urllib3", "uvicorn",
+    "uvicorn_worker", "uvloop", "websocket", "websocket_client", "werkzeug", "wsproto", "xgboost",
+    "xgboost_cpu", "zmq", "zope", "zope_event", "zope_interface",
 }  # fmt: skip
 # Names the project's own files take, or that Python keeps out of sys.stdlib_module_names.
 RESERVED = {"test", "tests"}

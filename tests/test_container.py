@@ -210,8 +210,9 @@ def test_model_mounted_at_run_time_is_served_instead_of_the_baked_one(
     models = tmp_path / "models"
     models.mkdir(mode=0o755)
     mounted = models / "other.ubj"
-    train = ["uv", "run", "python", "-m", f"{PACKAGE}.train", "--n-estimators", "20"]
-    run([*train, "--output", str(mounted)], cwd=project)
+    # Another training split, so another model file.
+    script = f"import pathlib, {PACKAGE}.train as t; t.train(pathlib.Path(r'{mounted}'), seed=1)"
+    run(["uv", "run", "python", "-c", script], cwd=project)
     mounted_version = json.loads((models / "other.metadata.json").read_text())["version"]
     baked_version = json.loads((project / "models/model.metadata.json").read_text())["version"]
     assert mounted_version != baked_version

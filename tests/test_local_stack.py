@@ -148,8 +148,15 @@ def test_load_generator_runs_only_in_its_profile_with_the_locustfile_mounted(bak
     assert host_path(baked, locust, locustfile) == baked / "loadtest" / "locustfile.py"
     assert (baked / "loadtest" / "locustfile.py").is_file()
     # It samples its rows from the metadata saved beside the model, which `make train` writes.
-    metadata = host_path(baked, locust, locust["environment"]["METADATA_PATH"])
-    assert metadata == baked / "models" / "model.metadata.json"
+    # The same model path setting as the app's, from .env, resolved in its working directory.
+    app = compose(baked)["services"]["app"]
+    setting = next(name for name in locust["environment"] if name.endswith("_MODEL_PATH"))
+    assert locust["environment"][setting] == app["environment"][setting]
+    variable, default = re.fullmatch(r"\$\{(\w+):-(.+)\}", app["environment"][setting]).groups()  # type: ignore[union-attr]
+    assert variable == setting  # .env's value, or the service's default
+    model = host_path(baked, locust, str(PurePosixPath(locust["working_dir"]) / default))
+    assert model == baked / "models" / Path(default).name
+    assert model.with_suffix(".metadata.json") == baked / "models" / "model.metadata.json"
     assert command[command.index("--host") + 1] == "http://app:8000"
 
 

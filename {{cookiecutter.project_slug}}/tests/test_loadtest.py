@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.serving.metadata import metadata_path
 
-from .servers import Gunicorn, start_gunicorn, stop
+from .servers import PREFIX, Gunicorn, start_gunicorn, stop
 
 LOCUSTFILE = Path(__file__).parents[1] / "loadtest" / "locustfile.py"
 
@@ -44,7 +43,7 @@ def locust(
         ],
         env={
             "PATH": "/usr/bin:/bin",
-            "METADATA_PATH": str(metadata_path(model_path)),
+            f"{PREFIX}MODEL_PATH": str(model_path),
             "P95_MS": p95_ms,
             "MAX_ERROR_RATIO": max_error_ratio,
             "BATCH_ROWS": batch_rows,

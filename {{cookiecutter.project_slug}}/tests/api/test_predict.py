@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.api.schemas import ErrorResponse, PredictRe
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.serving.loader import LoadedModel, load_model
-from {{ cookiecutter.package_name }}.serving.metadata import FLOAT32_MAX, ModelMetadata
+from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
 from {{ cookiecutter.package_name }}.serving.prediction import Matrix, Predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -55,13 +55,15 @@ def test_large_batch_is_predicted_off_the_event_loop_with_the_same_result(
     assert large["predictions"] == small["predictions"] * count
 
 
-@pytest.mark.parametrize("sign", [1, -1])
-def test_the_largest_numbers_a_feature_allows_are_predicted(
-    client: TestClient, metadata: ModelMetadata, sign: int
+@pytest.mark.parametrize("end", ["maximum", "minimum"])
+def test_the_largest_numbers_each_feature_allows_are_predicted(
+    client: TestClient, metadata: ModelMetadata, end: str
 ) -> None:
-    # Every feature at once at the edge of its range: the model gets finite input, and its
-    # arithmetic does not overflow on the way to an answer.
-    edge = dict.fromkeys(FEATURES, sign * FLOAT32_MAX)
+    # Every feature at once at the edge of its range (±3.4e38 for a BoundedFloat): the model
+    # gets finite input, and its arithmetic does not overflow on the way to an answer.
+    bounds = Features.model_json_schema()["properties"]
+    unbounded = 2**53 if end == "maximum" else -(2**53)  # an int without a bound: exact in floats
+    edge = {name: bounds[name].get(end, unbounded) for name in FEATURES}
     response = client.post("/predict", json={"instances": [edge]})
     assert response.status_code == 200
     assert_prediction(response.json()["predictions"][0], metadata)
