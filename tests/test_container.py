@@ -69,6 +69,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = bake(tmp_path_factory.mktemp("image"))
     run(["make", "lock"], cwd=project)
     run(["make", "train"], cwd=project)
+    (project / "models" / "notes.txt").write_text("not the model: the image leaves it out\n")
     return project
 
 
@@ -139,6 +140,7 @@ def test_image_declares_user_command_environment_and_healthcheck(image: dict[str
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PROMETHEUS_MULTIPROC_DIR"] == "/metrics"
     assert env[f"{PREFIX}HOST"] == "0.0.0.0"  # noqa: S104 - the container's own interfaces
+    assert env[f"{PREFIX}MODEL_PATH"] == "models/model.ubj"
     test = image["Healthcheck"]["Test"]
     assert test[0] == "CMD"  # exec form: no shell needed, none assumed
     assert test[1] == "python"
@@ -169,7 +171,7 @@ print(json.dumps({
     assert not found["uv"], "uv belongs in the builder stage only"
     assert not found["sources"]
     assert found["dev"] == [], "the dev group was installed"
-    assert {"model.ubj", "model.metadata.json"} <= set(found["model"])
+    assert found["model"] == ["model.metadata.json", "model.ubj"]  # the setting's, no more
     assert found["metrics_owner"] == [APP_UID, APP_GID]
     assert found["metrics_writable"]
     assert found["code_writable"] == [], "the service can change its own code"

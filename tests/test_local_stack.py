@@ -212,7 +212,7 @@ def test_grafana_is_provisioned_with_the_stack_prometheus_and_dashboards(baked: 
 
 def test_every_variable_compose_reads_is_in_env_example(baked: Path) -> None:
     variables = set(re.findall(r"\$\{(\w+)", (baked / COMPOSE).read_text()))
-    assert variables == {"GRAFANA_ADMIN_PASSWORD"}
+    assert variables == {"GRAFANA_ADMIN_PASSWORD", "MODEL_SERVICE_MODEL_PATH"}
     example = (baked / ".env.example").read_text()
     for variable in variables:
         assert re.search(rf"^{variable}=\S+", example, re.MULTILINE), variable

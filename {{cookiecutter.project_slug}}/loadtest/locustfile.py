@@ -5,8 +5,9 @@ with the model (each feature's decile bins, equally likely, as in the training d
 predict requests are measured; the readiness wait happens outside locust's statistics.
 
 Environment:
-    {{ cookiecutter.env_prefix }}MODEL_PATH    the service's model path setting (`make loadtest` reads it, .env included);
-                      the rows are drawn from the metadata file beside that model
+    {{ cookiecutter.env_prefix }}MODEL_PATH
+                      the service's model path setting (`make loadtest` reads it, .env
+                      included); the rows are drawn from the metadata file beside that model
     BATCH_ROWS        rows in each batch request (default 20)
     P95_MS            target for the p95 latency of predict requests, in ms (default 100)
     MAX_ERROR_RATIO   target for the share of failed predict requests (default 0.01)
@@ -25,9 +26,8 @@ from typing import Any
 from locust import HttpUser, between, events, task
 from locust.env import Environment
 
-MODEL_PATH = Path(
-    os.environ.get("{{ cookiecutter.env_prefix }}MODEL_PATH", "{{ cookiecutter._model_file[cookiecutter.model_framework] }}")
-)
+MODEL_PATH_SETTING = "{{ cookiecutter.env_prefix }}MODEL_PATH"
+MODEL_PATH = Path(os.environ.get(MODEL_PATH_SETTING, "{{ cookiecutter._model_file[cookiecutter.model_framework] }}"))
 METADATA_PATH = MODEL_PATH.with_suffix(".metadata.json")
 BATCH_ROWS = int(os.environ.get("BATCH_ROWS", "20"))
 P95_MS = float(os.environ.get("P95_MS", "100"))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 from .servers import PREFIX, Gunicorn, start_gunicorn, stop
 
 LOCUSTFILE = Path(__file__).parents[1] / "loadtest" / "locustfile.py"

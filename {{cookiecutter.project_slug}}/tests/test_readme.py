@@ -6,17 +6,61 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
-from .servers import start_gunicorn, stop
+from {{ cookiecutter.package_name }}.serving.loader import load_model
+from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
+
+from .conftest import FEATURES, varied_rows
+from .servers import PREFIX, start_gunicorn, stop
 
 README = Path(__file__).parents[1] / "README.md"
 
 
 def shell_blocks() -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
+
+
+def python_blocks() -> list[str]:
+    """Each Python example, unindented (one sits in a numbered list)."""
+    pattern = re.compile(r"^ *```python\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
+    return [textwrap.dedent(block) for block in pattern.findall(README.read_text())]
+
+
+@pytest.mark.parametrize("as_text", [True, False], ids=["str", "Path"])
+def test_the_metadata_example_writes_metadata_the_service_accepts(
+    tmp_path: Path, model_path: Path, metadata: ModelMetadata, as_text: bool
+) -> None:
+    (example,) = [block for block in python_blocks() if "write_metadata(" in block]
+    copy = tmp_path / model_path.name
+    shutil.copy(model_path, copy)
+    rows = varied_rows(metadata, 20)
+    namespace: dict[str, Any] = {
+        "model_path": str(copy) if as_text else copy,
+        "x_train": np.array([[row[name] for name in FEATURES] for row in rows]),
+        "classes": metadata.classes,
+        "accuracy": 0.9,
+    }
+    exec(example, namespace)  # noqa: S102 - the README's own example
+    assert load_model(copy, threads=1).metadata.features == metadata.features
+
+
+def test_the_authentication_example_guards_every_route(
+    model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (example,) = [block for block in python_blocks() if "check_api_key" in block]
+    monkeypatch.setenv(f"{PREFIX}MODEL_PATH", str(model_path))
+    namespace: dict[str, Any] = {}
+    exec(example, namespace)  # noqa: S102 - the README's own example
+    with TestClient(namespace["app"]) as client:
+        assert client.get("/model").status_code == 401
+        assert client.get("/model", headers={"X-API-Key": "secret"}).status_code == 200
 
 
 def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Path) -> None:
