@@ -44,8 +44,19 @@ def server(tmp_path: Path, model_path: Path) -> Iterator[Gunicorn]:
 
 
 def scrape(server: Gunicorn) -> dict[str, float]:
-    """Totals of the counters this file checks, from one /metrics scrape."""
-    _, text = request(f"{server.url}/metrics")
+    """Totals of the counters this file checks, from one /metrics scrape.
+
+    Tried again when the connection is reset: a restarting worker closes the connections it
+    accepted but has not read (see predict_counting_answers).
+    """
+    for _ in range(20):
+        try:
+            _, text = request(f"{server.url}/metrics")
+            break
+        except (ConnectionError, http.client.HTTPException, urllib.error.URLError):
+            time.sleep(0.1)
+    else:
+        pytest.fail("every scrape was reset")
     totals = {"predictions": 0.0, "predict_requests": 0.0, "in_flight": 0.0}
     for family in text_string_to_metric_families(text.decode()):
         for sample in family.samples:

@@ -69,12 +69,12 @@ def create_app(
         gc.freeze()
         refresher = asyncio.create_task(process_metrics.refresh_forever())
         yield
+        gc.unfreeze()
         refresher.cancel()
         if app.state.batcher is not None:
             await app.state.batcher.close()  # answers every request still queued
         app.state.model = None
 
-    docs = settings.openapi_docs
     app = FastAPI(
         title=settings.model_name,
         description=f"Predictions from the {settings.model_name} model.",
@@ -84,9 +84,7 @@ def create_app(
         # A path with a trailing slash is a 404, not a redirect to a URL built from the
         # request's Host header (which, behind a proxy, is not the address clients use).
         redirect_slashes=False,
-        openapi_url="/openapi.json" if docs else None,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if settings.openapi_docs else None,  # /docs, /redoc with it
     )
     app.state.settings, app.state.model_metrics = settings, model_metrics
     app.state.model = app.state.batcher = None  # until the lifespan has loaded the model
