@@ -22,8 +22,6 @@ from .serving.batching import MicroBatcher
 from .serving.loader import ModelLoadError, load_model
 from .settings import Settings
 
-log = structlog.get_logger(__name__)
-
 
 def create_app(
     settings: Settings | None = None, dependencies: Sequence[params.Depends] = ()
@@ -32,6 +30,7 @@ def create_app(
     `create_app(dependencies=[Depends(check_api_key)])` guards it with an API key."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
+    log = structlog.get_logger().bind(logger=__name__)
     registry = CollectorRegistry()  # one per app, so that tests can build many in one process
     model_metrics = ModelMetrics(registry)
     process_metrics = ProcessMetrics(registry)

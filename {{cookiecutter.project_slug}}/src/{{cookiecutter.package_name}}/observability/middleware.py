@@ -14,8 +14,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.errors import error_response
 
-log = structlog.get_logger("access")
-
 REQUEST_ID_HEADER = b"x-request-id"
 # A client's id is echoed into logs and headers: only when it is short and plain.
 SAFE_ID_CHARACTERS = frozenset(string.ascii_letters.encode() + string.digits.encode() + b"._:-")
@@ -39,6 +37,7 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, in_flight: Gauge) -> None:
         self.app = app
         self.in_flight = in_flight
+        self.log = structlog.get_logger().bind(logger="access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,12 +65,12 @@ class RequestContextMiddleware:
         except Exception as exc:
             if status is not None:  # too late for an answer: the server closes the connection
                 raise
-            log.error("unhandled_error", exc_info=exc)
+            self.log.error("unhandled_error", exc_info=exc)
             await error_response(500, "internal server error")(scope, receive, send_with_id)
         finally:
             if measured:
                 self.in_flight.dec()
-            log.info(
+            self.log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
