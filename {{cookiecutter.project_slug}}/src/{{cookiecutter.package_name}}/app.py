@@ -63,7 +63,7 @@ def create_app(
             seconds=round(time.perf_counter() - start, 3),
         )
         # What startup built (the libraries, the model) lives as long as the process: frozen,
-        # the garbage collector never walks it again (docs/benchmarks.md has the gain).
+        # the garbage collector's full collections never walk it again.
         gc.collect()
         gc.freeze()
         refresher = asyncio.create_task(process_metrics.refresh_forever())
