@@ -69,6 +69,13 @@ def test_the_largest_numbers_each_feature_allows_are_predicted(
     assert_prediction(response.json()["predictions"][0], metadata)
 
 
+def override_model(app: FastAPI, predictor: object) -> None:
+    """Serve the loaded model's metadata with `predictor`, through FastAPI's overrides."""
+    loaded: LoadedModel = app.state.model
+    model = LoadedModel(predictor, loaded.metadata, loaded.loaded_at)  # type: ignore[arg-type]
+    app.dependency_overrides[get_model] = lambda: model
+
+
 @pytest.mark.parametrize("lost", ["outputs", "probabilities"])
 def test_a_model_that_loses_a_row_is_a_500_never_a_shifted_answer(
     app: FastAPI, row: Row, lost: str
@@ -81,12 +88,7 @@ def test_a_model_that_loses_a_row_is_a_500_never_a_shifted_answer(
             return Predictions(outputs, probabilities[1:])
 
     with TestClient(app) as client:
-        model: LoadedModel = app.state.model
-        app.dependency_overrides[get_model] = lambda: LoadedModel(
-            LosesOne(),  # type: ignore[arg-type]
-            model.metadata,
-            model.loaded_at,
-        )
+        override_model(app, LosesOne())
         response = client.post("/predict", json={"instances": [row, row]})
     assert response.status_code == 500
     assert response.json()["detail"] == "internal server error"
@@ -98,12 +100,7 @@ def test_an_override_of_the_model_dependency_is_what_predict_uses(app: FastAPI, 
             return Predictions(outputs=[42.0] * len(x))
 
     with TestClient(app) as client:
-        model: LoadedModel = app.state.model
-        app.dependency_overrides[get_model] = lambda: LoadedModel(
-            Constant(),  # type: ignore[arg-type]
-            model.metadata,
-            model.loaded_at,
-        )
+        override_model(app, Constant())
         body = client.post("/predict", json={"instances": [row, row]}).json()
     assert body["predictions"] == [42.0, 42.0]
     assert body["probabilities"] is None

@@ -61,9 +61,9 @@ async def predict_rows(
 ) -> Predictions:
     """`predict(x)`: on the event loop for up to `inline_max_rows` rows, else in a thread.
 
-    A tree model predicts a few rows in well under a millisecond, less than the hop to a thread
-    costs (docs/benchmarks.md). Larger requests go to a thread, so that the loop keeps serving
-    health checks meanwhile.
+    A tree model predicts a few rows in well under a millisecond, about what the hop to a
+    thread and back costs. Larger requests go to a thread, so that the loop keeps serving health
+    checks meanwhile.
     """
     if len(x) <= inline_max_rows:
         return predict(x)
