@@ -236,11 +236,27 @@ def test_restarted_workers_leave_their_counts(
         stop(server)
 
 
-def predict_head(body: bytes) -> bytes:
+def predict_head(body: bytes, zeros: int = 0) -> bytes:
+    """The head of a POST /predict of `body`, its Content-Length led by `zeros` zeros."""
     return (
         f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Content-Length: {'0' * zeros}{len(body)}\r\n\r\n"
     ).encode()
+
+
+@pytest.mark.parametrize("zeros", [1, 5000])
+def test_a_content_length_with_leading_zeros_is_read_as_its_number(
+    server: Gunicorn, metadata: ModelMetadata, zeros: int
+) -> None:
+    # The HTTP parser accepts it; Python refuses to convert a number of over 4,300 digits.
+    body = json.dumps({"instances": [metadata.example_row()]}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
+        client.sendall(predict_head(body, zeros) + body)
+        response = http.client.HTTPResponse(client)
+        response.begin()
+        assert response.status == 200
+        assert len(json.loads(response.read())["predictions"]) == 1
+    assert not [line for line in server.lines() if line["level"] in ("error", "critical")]
 
 
 def test_sigterm_lets_requests_in_flight_finish(server: Gunicorn, metadata: ModelMetadata) -> None:
