@@ -1,6 +1,8 @@
 """`make loadtest` for real: locust against the real service, with targets."""
 
 import csv
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +12,8 @@ import pytest
 
 from .servers import PREFIX, Gunicorn, start_gunicorn, stop
 
-LOCUSTFILE = Path(__file__).parents[1] / "loadtest" / "locustfile.py"
+PROJECT = Path(__file__).parents[1]
+LOCUSTFILE = PROJECT / "loadtest" / "locustfile.py"
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,27 @@ def test_errors_pass_within_max_error_ratio_and_fail_beyond_it(
     )  # fmt: skip
     assert beyond.returncode != 0
     assert "TARGET MISSED: error ratio" in beyond.stdout
+
+
+def test_make_loadtest_draws_its_rows_from_the_model_the_setting_names(
+    service: Gunicorn, model_path: Path, tmp_path: Path
+) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+
+    def make_loadtest(model: Path) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, f"{PREFIX}MODEL_PATH": str(model)}
+        env.pop("VIRTUAL_ENV", None)
+        return subprocess.run(
+            [make, "loadtest", f"HOST={service.url}", "USERS=2", "SPAWN_RATE=2", "RUN_TIME=2s"],
+            cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    served = make_loadtest(model_path)
+    assert served.returncode == 0, served.stdout + served.stderr
+    assert "targets met" in served.stdout
+    elsewhere = tmp_path / "elsewhere" / model_path.name
+    missing = make_loadtest(elsewhere)
+    assert missing.returncode != 0
+    assert str(elsewhere.with_suffix(".metadata.json")) in missing.stdout + missing.stderr
