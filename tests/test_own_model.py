@@ -123,7 +123,12 @@ def test_a_baked_project_passes_its_gates_with_another_model_and_no_test_edited(
     tests_before = {path: path.read_text() for path in (project / "tests").rglob("*.py")}
     put_in_own_model(project, framework)
     run(["make", "install"], cwd=project)
-    run(["make", "format"], cwd=project)  # as a user would after editing: imports sorted
+    # `make format` formats even when `ruff check` finds what it cannot fix (E741 here).
+    scratch = project / "src" / "model_service" / "scratch.py"
+    scratch.write_text("l = (  1  )\n")
+    run(["make", "format"], cwd=project)  # as a user would after editing: imports sorted too
+    assert scratch.read_text() == "l = 1\n"
+    scratch.unlink()
     run(["make", "lint"], cwd=project)
     output = run(["make", "test"], cwd=project)
     assert " passed" in output
