@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     """Port to listen on."""
     openapi_docs: bool = True
-    """Serve /openapi.json, /docs and /redoc (the Kubernetes overlays turn them off)."""
+    """Serve /openapi.json, /docs and /redoc (off in the Kubernetes base, on in dev)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of log lines to print."""
     log_format: Literal["auto", "json", "console"] = "auto"
