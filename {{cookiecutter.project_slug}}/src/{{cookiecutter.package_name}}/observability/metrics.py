@@ -36,6 +36,8 @@ WORKER_PROCESS_METRICS = {
     "process_start_time_seconds": "Start time of the process, in seconds since the epoch.",
 }
 PROCESS_REFRESH_SECONDS = 5.0
+# Where Prometheus scrapes; its own requests are neither counted nor timed.
+METRICS_PATH = "/metrics"
 
 
 class ModelMetrics:
@@ -83,13 +85,13 @@ def instrument(app: FastAPI, registry: CollectorRegistry) -> Gauge:
     global registry, and each app here has a registry of its own.
     """
     instrumentator = Instrumentator(
-        should_group_status_codes=False, excluded_handlers=["^/metrics$"], registry=registry
+        should_group_status_codes=False, excluded_handlers=[f"^{METRICS_PATH}$"], registry=registry
     )
     instrumentator.add(
         http_metrics.requests(registry=registry),
         http_metrics.latency(buckets=LATENCY_BUCKETS, registry=registry),
     )
-    instrumentator.instrument(app).expose(app, include_in_schema=False)
+    instrumentator.instrument(app).expose(app, endpoint=METRICS_PATH, include_in_schema=False)
     return Gauge(
         "http_requests_inprogress",
         "HTTP requests being served.",

@@ -13,12 +13,11 @@ from prometheus_client import Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.errors import error_response
+from .metrics import METRICS_PATH
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A client's id is echoed into logs and headers: only when it is short and plain.
 SAFE_ID_CHARACTERS = frozenset(string.ascii_letters.encode() + string.digits.encode() + b"._:-")
-# Prometheus's own scrapes are not counted in flight: the gauge would never show 0.
-UNMEASURED_PATHS = frozenset({"/metrics"})
 
 
 def request_id_of(scope: Scope) -> str:
@@ -57,7 +56,8 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        measured = scope["path"] not in UNMEASURED_PATHS
+        # Prometheus's own scrapes are not counted in flight: the gauge would never show 0.
+        measured = scope["path"] != METRICS_PATH
         if measured:
             self.in_flight.inc()
         try:

@@ -8,7 +8,14 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..predictor import Features, Predictor
-from .metadata import ModelMetadata, feature_specs, file_version, metadata_path, read_metadata
+from .metadata import (
+    ModelMetadata,
+    clip,
+    feature_specs,
+    file_version,
+    metadata_path,
+    read_metadata,
+)
 from .prediction import Predictions, to_matrix
 
 SERVABLE = TypeAdapter(Predictions)
@@ -107,14 +114,8 @@ def first_difference(
 ) -> str:
     for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
         if got != want:
-            # Names cut short: a metadata file can hold a name of any length.
             return f"position {position} is {clip(got)} in the metadata, {clip(want)} in the code"
     return f"the {'metadata' if len(recorded) < len(expected) else 'code'} has fewer features"
-
-
-def clip(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def first_line(error: BaseException) -> str:

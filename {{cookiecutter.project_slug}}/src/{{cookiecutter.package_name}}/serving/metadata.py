@@ -65,7 +65,7 @@ class ModelMetadata(BaseModel):
             raise ValueError(f"the classes {self.classes} name a class twice")
         for feature in self.features:
             if "p50" not in getattr(self.summary.get(feature.name), "quantiles", {}):
-                raise ValueError(f"the summary gives no median (p50) of {feature.name[:80]!r}")
+                raise ValueError(f"the summary gives no median (p50) of {clip(feature.name)}")
         return self
 
     def example_row(self) -> dict[str, float | int]:
@@ -75,6 +75,12 @@ class ModelMetadata(BaseModel):
             median = self.summary[feature.name].quantiles["p50"]
             row[feature.name] = round(median) if feature.type == "int" else median
         return row
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """`value`'s repr, cut short: a metadata file can hold a name of any length."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def feature_specs(features: type[BaseModel]) -> list[FeatureSpec]:
