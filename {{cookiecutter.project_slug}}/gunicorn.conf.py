@@ -1,12 +1,7 @@
-"""gunicorn settings for production: `make serve`, or `gunicorn` in this folder.
+"""gunicorn settings for production (`make serve`): from the service's Settings, and the worker
+count from WEB_CONCURRENCY (default 1). See README.md, "Production server"."""
 
-Most values come from the service's Settings ({{ cookiecutter.env_prefix }}* variables), the
-worker count from WEB_CONCURRENCY (default 1). See README.md, "Production server".
-"""
-
-import atexit
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,8 +22,7 @@ if workers < 1:  # gunicorn would start no worker, or fail with a traceback
 # An IPv6 address in brackets: gunicorn splits "host:port" at the last colon.
 host = f"[{settings.host}]" if ":" in settings.host else settings.host
 bind = f"{host}:{settings.port}"
-# Each worker loads the model in its lifespan: a model loaded before the fork can hang in the
-# child, whose copy of the OpenMP threads its library started in the master is dead.
+# Each worker loads the model: one loaded before the fork can hang on OpenMP threads left behind.
 preload_app = False
 timeout = settings.worker_timeout  # a worker loading its model is silent: keep it above load time
 graceful_timeout = settings.graceful_timeout
@@ -44,17 +38,10 @@ accesslog = None  # the service's middleware logs each request, with its id
 
 # Workers inherit these. OpenMP reads its thread count when the model's library loads.
 os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
-# prometheus_client's multiprocess mode: each worker writes its metrics to files in this folder,
-# and /metrics adds them up. Without one given, a temporary folder, removed when gunicorn exits.
-made_metrics_dir = None
+# prometheus_client's multiprocess mode: the workers' metric files, which /metrics adds up; without
+# a folder given, a new one in the temporary folder.
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    made_metrics_dir = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_metrics_dir
-
-
-def remove_metrics_dir(path: str, master_pid: int) -> None:
-    if os.getpid() == master_pid:  # forked workers run the exit handlers too
-        shutil.rmtree(path, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
 
 
 def on_starting(server: Arbiter) -> None:
@@ -63,14 +50,12 @@ def on_starting(server: Arbiter) -> None:
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
-    if made_metrics_dir is not None:  # registered here: with --daemon, the master is a fork
-        atexit.register(remove_metrics_dir, made_metrics_dir, os.getpid())
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
     """Drop the dead worker's live gauges, as prometheus_client's docs show for gunicorn."""
-    # Imported here: a worker forked from a master that had imported prometheus_client before
-    # the folder was set would keep its single-process mode.
+    # Imported here: prometheus_client imported in the master before the folder is set would
+    # keep its workers in single-process mode.
     from prometheus_client import multiprocess  # noqa: PLC0415
 
     multiprocess.mark_process_dead(worker.pid)

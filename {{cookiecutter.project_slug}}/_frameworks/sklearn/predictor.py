@@ -1,10 +1,4 @@
-"""The model this service serves: its input features, how to load it and how to predict.
-
-This is the one module to edit to serve your own scikit-learn model; README.md walks through it.
-The service validates every request row against `Features`, hands `Predictor.predict` the
-rows as a matrix whose columns are its fields in declaration order, and refuses to start when the
-model's metadata file records a different feature schema.
-"""
+"""The served model's features, loading and prediction (README.md, "Serve your own model")."""
 
 from pathlib import Path
 from typing import Any, ClassVar, Self

@@ -1,10 +1,4 @@
-"""The model this service serves: its input features, how to load it and how to predict.
-
-This is the one module to edit to serve your own XGBoost model; README.md walks through it.
-The service validates every request row against `Features`, hands `Predictor.predict` the
-rows as a matrix whose columns are its fields in declaration order, and refuses to start when the
-model's metadata file records a different feature schema.
-"""
+"""The served model's features, loading and prediction (README.md, "Serve your own model")."""
 
 import json
 from pathlib import Path
@@ -20,8 +14,7 @@ from .serving.prediction import Matrix, Predictions
 class Features(BaseModel):
     """One row of model input. Declaration order is the model's column order."""
 
-    # strict: "1.5" is an error rather than 1.5; extra="forbid": unknown features are errors.
-    # BoundedFloat: a finite number within +-3.4e38 (metadata.py says why).
+    # "1.5" is an error, not 1.5; so are unknown features. BoundedFloat: see metadata.py.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     mean_radius: BoundedFloat
@@ -57,8 +50,7 @@ class Features(BaseModel):
 
 
 class Predictor:
-    """An XGBoost classifier, binary or multi-class (multi:softprob), saved in XGBoost's own
-    format (JSON or UBJ, never pickle)."""
+    """An XGBoost classifier (binary, or multi:softprob) in XGBoost's JSON or UBJ, never pickle."""
 
     framework: ClassVar[str] = "xgboost"
 
@@ -71,8 +63,7 @@ class Predictor:
         booster = xgb.Booster(model_file=path)
         best = booster.attr("best_iteration")
         if best is not None:
-            # Trained with early stopping: the file keeps the rounds after the best one, which
-            # XGBClassifier.predict_proba (and so the evaluation in the metadata) leaves out.
+            # Early stopping: the file keeps rounds past the best, which predict_proba leaves out.
             booster = booster[: int(best) + 1]
         # One worker process per core by default: more threads would oversubscribe the CPU.
         booster.set_param({"nthread": threads})
@@ -95,9 +86,8 @@ class Predictor:
                 outputs=[self._classes[i] for i in scores.argmax(axis=1)],
                 probabilities=[dict(zip(self._classes, p, strict=True)) for p in scores.tolist()],
             )
-        # The positive class's probability. Per row in Python: for a binary model that is
-        # several times cheaper than building a matrix of both classes (8 us for 100 rows,
-        # against 40). A tie goes to the first class, as argmax would have it.
+        # The positive class's probability: per row in Python, cheaper than a matrix of both
+        # classes. A tie goes to the first class, as argmax would have it.
         negative, positive = self._classes
         positives = scores.tolist()
         return Predictions(
@@ -110,11 +100,9 @@ def class_count(booster: xgb.Booster) -> int:
     """How many classes the booster gives a probability for, read from its objective."""
     learner = json.loads(booster.save_config())["learner"]
     objective = learner["objective"]["name"]
-    if objective == "binary:logistic":
-        return 2
-    if objective == "multi:softprob":
-        return int(learner["learner_model_param"]["num_class"])
-    raise ValueError(
-        f"the model's objective is {objective}, which gives no class probabilities: "
-        "Predictor serves binary:logistic and multi:softprob; adapt it to serve others"
-    )
+    if objective not in ("binary:logistic", "multi:softprob"):
+        raise ValueError(
+            f"the model's objective is {objective}, which gives no class probabilities: "
+            "Predictor serves binary:logistic and multi:softprob; adapt it to serve others"
+        )
+    return 2 if objective == "binary:logistic" else int(learner["learner_model_param"]["num_class"])

@@ -1,12 +1,6 @@
 """Train the sample model and save it with its metadata: the script to replace with your own.
-
-    python -m {{ cookiecutter.package_name }}.train [--output PATH] [--if-missing]
-
-PATH defaults to the model path setting, so the service finds the model where it looks. It never
-writes over a model or a metadata file that exists. With --if-missing (`make run`) it trains only
-into the default path, and only when neither file exists there: for any other path, the service
-itself then says what is missing.
-"""
+It writes to the model path setting or --output, never over a file; with --if-missing (`make
+run`), only into the default path and when neither file is there."""
 
 import argparse
 import sys

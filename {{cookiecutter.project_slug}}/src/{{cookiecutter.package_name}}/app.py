@@ -12,7 +12,7 @@ from fastapi import FastAPI, params
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
-from .api.errors import add_error_handlers
+from .api.errors import EXCEPTION_HANDLERS
 from .api.routes import COMPONENTS, router
 from .api.schemas import ErrorResponse, PredictRequest
 from .observability.logs import configure_logging
@@ -26,8 +26,7 @@ from .settings import Settings
 def create_app(
     settings: Settings | None = None, dependencies: Sequence[params.Depends] = ()
 ) -> FastAPI:
-    """The service. `dependencies` run before every route, as FastAPI's app-level ones do:
-    `create_app(dependencies=[Depends(check_api_key)])` guards it with an API key."""
+    """The service; `dependencies` run before every route, e.g. `[Depends(check_api_key)]`."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     log = structlog.get_logger().bind(logger=__name__)
@@ -44,9 +43,7 @@ def create_app(
             # One clear line; the error propagates and the server exits non-zero.
             log.error("model_load_failed", path=str(error.path), error=error.cause)
             raise
-        model_metrics.set_model(
-            settings.model_name, model.metadata.version, model.metadata.framework
-        )
+        model_metrics.set_model(settings.model_name, model.metadata)
         if settings.batch_max_rows > 0:
             app.state.batcher = MicroBatcher(
                 model.predictor.predict,
@@ -62,8 +59,7 @@ def create_app(
             version=model.metadata.version,
             seconds=round(time.perf_counter() - start, 3),
         )
-        # What startup built (the libraries, the model) lives as long as the process: frozen,
-        # the garbage collector's full collections never walk it again.
+        # What startup built lives as long as the process: frozen, full collections skip it.
         gc.collect()
         gc.freeze()
         refresher = asyncio.create_task(process_metrics.refresh_forever())
@@ -79,16 +75,15 @@ def create_app(
         description=f"Predictions from the {settings.model_name} model.",
         lifespan=lifespan,
         dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
         responses={500: {"model": ErrorResponse, "description": "An unexpected error."}},
-        # A path with a trailing slash is a 404, not a redirect to a URL built from the
-        # request's Host header (which, behind a proxy, is not the address clients use).
+        # No redirect to a URL built from the Host header, wrong behind a proxy: a 404.
         redirect_slashes=False,
         openapi_url="/openapi.json" if settings.openapi_docs else None,  # /docs, /redoc with it
     )
     app.state.settings, app.state.model_metrics = settings, model_metrics
     app.state.model = app.state.batcher = None  # until the lifespan has loaded the model
     app.include_router(router)
-    add_error_handlers(app)
     in_flight = instrument(app, registry)
     app.add_middleware(RequestContextMiddleware, in_flight=in_flight)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
@@ -96,8 +91,7 @@ def create_app(
 
 
 def openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with the predict body's schemas and, once the model is loaded, an
-    example of training medians (FastAPI's "Extending OpenAPI" pattern)."""
+    """FastAPI's document, plus the predict body's schemas and example ("Extending OpenAPI")."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(

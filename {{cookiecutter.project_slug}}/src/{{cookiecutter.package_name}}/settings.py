@@ -59,11 +59,8 @@ class Settings(BaseSettings):
 
 
 def read_settings() -> Settings:
-    """The settings; or, when any is invalid, one line for each naming its variable, and exit 2.
-
-    For the entry points (`python -m`, gunicorn.conf.py, the health check): a person or a
-    deployment reads these lines, rather than a traceback that names the field alone.
-    """
+    """The settings for an entry point; or, when any is invalid, a line naming each one's
+    variable (a traceback would name the field alone), and exit 2."""
     try:
         return Settings()
     except ValidationError as error:

@@ -74,8 +74,8 @@ def test_metadata_written_for_another_model_file_is_refused(model_copy: Path) ->
     ("change", "problem"),
     [
         ({"classes": ["benign", "benign"]}, "name a class twice"),
-        ({"classes": None}, "a classifier's metadata must name its classes"),
-        ({"task": "regression"}, "a regressor's metadata names no classes"),
+        ({"classes": None}, "a classifier's metadata names its classes, a regressor's none"),
+        ({"task": "regression"}, "a classifier's metadata names its classes, a regressor's none"),
         ({"summary": {}}, "gives no median (p50) of "),
     ],
 )
@@ -91,7 +91,7 @@ def test_inconsistent_metadata_is_refused_with_the_reason(
 def test_a_metadata_path_that_cannot_be_read_is_a_load_error(model_copy: Path) -> None:
     metadata_path(model_copy).unlink()
     metadata_path(model_copy).mkdir()
-    with pytest.raises(ModelLoadError, match="cannot read its metadata file"):
+    with pytest.raises(ModelLoadError, match="cannot read the model file or its metadata file"):
         load_model(model_copy, threads=1)
 
 

@@ -1,12 +1,4 @@
-"""Dependencies of the route handlers, as Annotated aliases (tests swap them with overrides).
-
-create_app puts the settings and the model metrics in `app.state`; the lifespan adds the loaded
-model, and the micro-batcher when it is on. They are `async def` although they never await:
-FastAPI runs a plain `def` dependency in a thread, a hop that costs about as much as the
-sample model's prediction.
-"""
-
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
@@ -16,9 +8,9 @@ from ..serving.loader import LoadedModel, ModelNotReadyError
 from ..settings import Settings
 
 
+# From what app.py keeps in `app.state`; `async def`: FastAPI runs a plain `def` in a thread.
 async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return cast(Settings, request.app.state.settings)
 
 
 async def get_model(request: Request) -> LoadedModel:
@@ -30,13 +22,11 @@ async def get_model(request: Request) -> LoadedModel:
 
 
 async def get_batcher(request: Request) -> MicroBatcher | None:
-    batcher: MicroBatcher | None = request.app.state.batcher
-    return batcher
+    return cast(MicroBatcher | None, request.app.state.batcher)
 
 
 async def get_metrics(request: Request) -> ModelMetrics:
-    metrics: ModelMetrics = request.app.state.model_metrics
-    return metrics
+    return cast(ModelMetrics, request.app.state.model_metrics)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,27 +1,23 @@
-"""Every error the service returns, mapped to HTTP in this one place.
+"""Every error the service returns, in one shape: {"detail", "errors": [{"field", "message"}],
+"request_id"}. Unexpected errors are answered by observability/middleware.py."""
 
-Each body has the same shape: {"detail": str, "errors": [{"field", "message"}], "request_id"}.
-Unexpected errors are answered by observability/middleware.py, which logs them once.
-"""
-
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ..serving.loader import ModelNotReadyError
+from ..serving.metadata import clip
 
-# An error body lists at most MAX_ERRORS problems and cuts every text to MAX_TEXT characters: a
-# small request can hold a great many problems, or very long names, and the answer stays small.
+# A small request can hold a great many problems, or very long names: the answer stays small.
 MAX_ERRORS = 50
 MAX_TEXT = 200
-# The status recorded (access line, metrics) for a request whose client left before the service
-# had read its body: nginx's "client closed request". No client receives it.
+# Recorded (access line, metrics) for a client that left before its body was read: nginx's.
 CLIENT_CLOSED_REQUEST = 499
 
 
@@ -44,18 +40,14 @@ def error_response(
     if len(errors) > MAX_ERRORS:
         detail = f"{detail}: {len(errors)} problems, the first {MAX_ERRORS} listed"
     body = {
-        "detail": clip(detail),
+        "detail": clip(detail, MAX_TEXT),
         "errors": [
-            {"field": clip(error["field"]), "message": clip(error["message"])}
+            {"field": clip(error["field"], MAX_TEXT), "message": clip(error["message"], MAX_TEXT)}
             for error in errors[:MAX_ERRORS]
         ],
         "request_id": structlog.contextvars.get_contextvars().get("request_id"),
     }
     return JSONResponse(body, status_code=status_code, headers=headers)
-
-
-def clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def field_name(loc: Sequence[int | str]) -> str:
@@ -69,8 +61,7 @@ def field_name(loc: Sequence[int | str]) -> str:
     return name or "body"
 
 
-async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
+async def handle_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     problems: Sequence[Any] = exc.errors()
     if invalid_json := [problem for problem in problems if problem["type"] == "json_invalid"]:
         problem = {"field": "body", "message": invalid_json[0]["msg"]}
@@ -79,24 +70,25 @@ async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "the request is not valid", errors)
 
 
-async def handle_http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type
+async def handle_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     field = getattr(exc, "field", None)
     errors = [{"field": field, "message": exc.detail}] if field else []
     return error_response(exc.status_code, exc.detail, errors, headers=exc.headers)
 
 
-async def handle_not_ready(_: Request, exc: Exception) -> JSONResponse:
+async def handle_not_ready(_: Request, exc: ModelNotReadyError) -> JSONResponse:
     return error_response(503, str(exc) or "the model is not loaded yet")
 
 
-async def handle_client_disconnect(_: Request, __: Exception) -> Response:
-    # The client's doing, not a server error: no traceback, and no 5xx in the metrics.
+async def handle_client_disconnect(_: Request, __: ClientDisconnect) -> Response:
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
-def add_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
-    app.add_exception_handler(StarletteHTTPException, handle_http_error)
-    app.add_exception_handler(ModelNotReadyError, handle_not_ready)
-    app.add_exception_handler(ClientDisconnect, handle_client_disconnect)
+# For FastAPI(exception_handlers=...): each takes the exception type it is registered for.
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
+    RequestValidationError: handle_validation_error,
+    StarletteHTTPException: handle_http_error,
+    ModelNotReadyError: handle_not_ready,
+    ClientDisconnect: handle_client_disconnect,
+}

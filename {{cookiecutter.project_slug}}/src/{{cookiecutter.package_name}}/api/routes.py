@@ -1,5 +1,3 @@
-"""The HTTP routes: prediction, model description and health."""
-
 import time
 from typing import Any
 
@@ -9,7 +7,7 @@ from fastapi import APIRouter
 from ..serving.prediction import predict_rows, to_matrix
 from .body import WIDTH, PredictBody
 from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
-from .schemas import ErrorResponse, ModelInfo, PredictResponse, Status
+from .schemas import ErrorResponse, ModelInfo, PredictResponse
 
 router = APIRouter()
 COMPONENTS = "#/components/schemas/"
@@ -23,8 +21,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorResponse, "description": "The body is not application/json."},
     422: {"model": ErrorResponse, "description": "The body does not match the feature schema."},
 }
-# The body that body.read_predict_request reads and validates (app.py adds its schemas to the
-# document's components, and an example).
+# The body that body.py reads and validates (app.py adds its schemas and an example).
 PREDICT_BODY = {
     "requestBody": {
         "required": True,
@@ -73,13 +70,13 @@ async def describe_model(model: ModelDep, settings: SettingsDep) -> ModelInfo:
 # HEAD too, for the load balancers that check health with it; the server sends no body.
 @router.get("/health/live")
 @router.head("/health/live", include_in_schema=False)
-async def live() -> Status:
+async def live() -> dict[str, str]:
     """200 while the process runs."""
-    return Status(status="alive")
+    return {"status": "alive"}
 
 
 @router.get("/health/ready", responses=NOT_READY)
 @router.head("/health/ready", include_in_schema=False)
-async def ready(_: ModelDep) -> Status:
+async def ready(_: ModelDep) -> dict[str, str]:
     """200 once the model is loaded and has made its warm-up prediction; 503 before."""
-    return Status(status="ready")
+    return {"status": "ready"}

@@ -1,5 +1,3 @@
-"""Request and response bodies of the HTTP API."""
-
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,8 +11,7 @@ class PredictRequest(BaseModel):
 
     instances: list[Features] = Field(
         min_length=1,
-        # Stop at the first invalid row: a body of a thousand empty rows is one row's problems,
-        # not thirty thousand.
+        # Stop at the first invalid row: a thousand empty rows are one row's problems.
         fail_fast=True,
         description="Rows to predict: each maps every feature name to its value.",
     )
@@ -41,10 +38,6 @@ class ModelInfo(BaseModel):
     features: list[FeatureSpec]
     trained_at: datetime
     loaded_at: datetime
-
-
-class Status(BaseModel):
-    status: str
 
 
 class Problem(BaseModel):

@@ -1,10 +1,5 @@
-"""structlog, configured once: every line, the service's and the servers', in one format.
-
-The service's own lines take structlog's direct path to stdout (its WriteLogger: a third of the
-cost per access line of going through logging). The stdlib loggers of uvicorn, gunicorn and any
-library are routed through the same processors (structlog's "Rendering using structlog-based
-formatters within logging"), so in production every line is one JSON object.
-"""
+"""structlog, configured once: the service's lines straight to stdout (WriteLoggerFactory), the
+stdlib's (uvicorn, gunicorn, libraries) through the same processors (ProcessorFormatter)."""
 
 import logging
 import os
@@ -20,9 +15,7 @@ from ..settings import read_settings
 
 LogFormat = Literal["auto", "json", "console"]
 
-# Loggers that servers set up with handlers of their own; theirs are removed so that each line
-# reaches the root handler once, in our format. The access lines come from the service's
-# middleware, with the request id, so the servers' own are silenced.
+# Each line reaches the root handler once; the middleware logs access, with the request id.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
 SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 
@@ -50,14 +43,10 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
             ),
             structlog.processors.JSONRenderer(),
         ]
-    # Loggers write to the stdout of the moment they are made: the app makes its own in
-    # create_app, after this.
     structlog.configure(
         processors=[*shared, *renderer],
         logger_factory=structlog.WriteLoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -78,11 +67,7 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
 
 
 class GunicornLogger(Logger):
-    """gunicorn's logger (its `logger_class` setting), writing in the service's format.
-
-    uvicorn's worker copies the handlers of gunicorn's error log onto uvicorn's loggers, so
-    they are set to the service's handler.
-    """
+    """gunicorn's `logger_class`, in the service's format (uvicorn's worker copies its handlers)."""
 
     def setup(self, cfg: Config) -> None:
         super().setup(cfg)

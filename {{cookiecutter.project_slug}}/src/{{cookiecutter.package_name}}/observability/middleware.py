@@ -1,8 +1,5 @@
-"""The request's context: its id, the requests in flight, one access line, and the last-resort 500.
-
-Pure ASGI, in the shape of Starlette's own middleware: `@app.middleware("http")` (and
-BaseHTTPMiddleware) would cost a task and several objects per request.
-"""
+"""Pure ASGI, as Starlette's own middleware are (`@app.middleware("http")` costs a task each
+request): the request id, the requests in flight, the access line, the last-resort 500."""
 
 import secrets
 import string
@@ -29,9 +26,8 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Bind a request id to every log line of the request and send it back as X-Request-ID;
-    count the requests in flight; log one access line; answer an unexpected error with the
-    service's JSON 500 and its traceback in the log, once."""
+    """Bind the request id to log lines and send it as X-Request-ID; count requests in flight;
+    log the access line; answer an unexpected error with a JSON 500, logged once."""
 
     def __init__(self, app: ASGIApp, in_flight: Gauge) -> None:
         self.app = app

@@ -1,11 +1,5 @@
-"""Micro-batching, opt-in (BATCH_MAX_ROWS): concurrent small requests share one model call.
-
-A tree model's predict call costs nearly as much for one row as for dozens. Requests read in the
-same turn of the event loop queue here, and one call predicts all their rows; each caller gets
-its own slice back. A lone client's request is predicted in the turn it arrived: nothing waits.
-To remove it, delete this module and the lines that use it in app.py, api/deps.py and
-api/routes.py.
-"""
+"""Micro-batching, opt-in (BATCH_MAX_ROWS): a tree model's call costs nearly as much for one row
+as for dozens. To remove it, delete this and its lines in app.py, api/deps.py, api/routes.py."""
 
 import asyncio
 import time
@@ -17,25 +11,16 @@ import numpy as np
 from .loader import ModelNotReadyError
 from .prediction import Matrix, Predictions, predict_rows
 
-# Rounds of the event loop without a new request after which a gathering batch is predicted.
-# Bytes read from a socket reach this queue two rounds later (one to read them and start the
-# request's task, one to run it), on asyncio's loop and on uvloop alike; the third is a margin.
+# Quiet rounds of the loop that end a gathering batch: a request is queued two rounds after its
+# bytes are read; the third is a margin.
 QUIET_ROUNDS = 3
 
 Waiter = tuple[Matrix, asyncio.Future[Predictions]]
 
 
 class MicroBatcher:
-    """Queue requests and predict together those that arrive in the same turn of the loop.
-
-    The first request queued starts a flush, which runs once every request already read is
-    queued: up to `max_rows` rows per model call. Under steady concurrent load that splits the
-    clients into two halves that alternate; so with `max_wait` above zero, a flush after a batch
-    of several requests first lets the loop go round while each round brings more rows, for at
-    most `max_wait` seconds: with 32 clients, that doubles the rows per call, from about 16.
-    Batches of up to `inline_max_rows` rows are predicted on the event loop, larger ones in a
-    thread. `observe_call` gets the seconds of each model call that succeeded.
-    """
+    """Predict in one call (up to `max_rows` rows) the requests read in one turn of the loop; after
+    a batch of several, gather while each round brings more rows, up to `max_wait` seconds."""
 
     def __init__(
         self,
@@ -69,8 +54,7 @@ class MicroBatcher:
         """Predict everything already queued, then refuse new requests."""
         self._closing = True
         if self._flush is not None:
-            # Shielded: cancelling the close (a shutdown's timeout) must not cancel the
-            # predictions that queued requests still wait for.
+            # Shielded: a shutdown's timeout must not cancel what queued requests wait for.
             await asyncio.shield(self._flush)
 
     async def _run_flush(self) -> None:
@@ -82,7 +66,7 @@ class MicroBatcher:
                 batch = self._take_batch()
                 await self._predict_batch(batch)
         except BaseException:
-            # Cancelled, or worse: no request may wait for an answer that will never come.
+            # Cancelled, or worse: no request may wait for an answer that never comes.
             stopped = ModelNotReadyError("the service stopped before it could predict")
             for _, future in [*batch, *self._queue]:
                 if not future.done():
@@ -125,8 +109,7 @@ class MicroBatcher:
         try:
             parts = (await self._call_model(x)).split([len(x) for x, _ in batch])
         except Exception:
-            # One request's rows broke the model call: predict each request on its own, so
-            # that only that request fails and its neighbours still get their answers.
+            # One request's rows broke the call: alone, only that request fails.
             for waiter in batch:
                 await self._predict_alone(*waiter)
             return

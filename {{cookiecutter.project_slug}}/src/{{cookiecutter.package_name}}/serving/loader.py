@@ -1,6 +1,5 @@
 """Load the model and its metadata once, check them against the code, and warm the model up."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,14 +7,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..predictor import Features, Predictor
-from .metadata import (
-    ModelMetadata,
-    clip,
-    feature_specs,
-    file_version,
-    metadata_path,
-    read_metadata,
-)
+from .metadata import ModelMetadata, clip, feature_specs, file_version, metadata_path, read_metadata
 from .prediction import Predictions, to_matrix
 
 SERVABLE = TypeAdapter(Predictions)
@@ -66,25 +58,23 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
     how_to = "write it with write_metadata() (README.md, 'Serve your own model')"
     try:
         metadata = read_metadata(path)
+        version = file_version(path)
     except FileNotFoundError:
         raise ModelLoadError(
             path, f"its metadata file {meta_path} does not exist: {how_to}"
         ) from None
     except OSError as error:  # a folder, a file it may not read
-        raise ModelLoadError(path, f"cannot read its metadata file: {error}") from None
+        raise ModelLoadError(
+            path, f"cannot read the model file or its metadata file: {error}"
+        ) from None
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "(root)"
         raise ModelLoadError(
             path, f"its metadata file {meta_path} is invalid at {field}: {problem['msg']}"
         ) from error
-    # The model file itself names neither its features nor its classes: metadata written for
-    # another file would pass every check below and serve wrong labels, or values in the wrong
-    # columns, without an error.
-    try:
-        version = file_version(path)
-    except OSError as error:
-        raise ModelLoadError(path, f"cannot read the model file: {error}") from None
+    # The model file names neither its features nor its classes: metadata written for another
+    # file would pass every check below and serve wrong labels, or values in the wrong columns.
     if metadata.version != version:
         raise ModelLoadError(
             path,
@@ -100,22 +90,19 @@ def read_checked_metadata(path: Path) -> ModelMetadata:
     expected = [(spec.name, spec.type) for spec in feature_specs(Features)]
     recorded = [(spec.name, spec.type) for spec in metadata.features]
     if recorded != expected:
+        for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
+            if got != want:
+                there, here = clip(repr(got)), clip(repr(want))
+                difference = f"position {position} is {there} in the metadata, {here} in the code"
+                break
+        else:
+            difference = f"the {'metadata' if len(recorded) < len(expected) else 'code'} has fewer"
         raise ModelLoadError(
             path,
             f"the feature schema in {meta_path} ({len(recorded)} features) differs from "
-            f"predictor.Features ({len(expected)} features); "
-            + first_difference(recorded, expected),
+            f"predictor.Features ({len(expected)} features): {difference}",
         )
     return metadata
-
-
-def first_difference(
-    recorded: Sequence[tuple[str, str]], expected: Sequence[tuple[str, str]]
-) -> str:
-    for position, (got, want) in enumerate(zip(recorded, expected, strict=False)):
-        if got != want:
-            return f"position {position} is {clip(got)} in the metadata, {clip(want)} in the code"
-    return f"the {'metadata' if len(recorded) < len(expected) else 'code'} has fewer features"
 
 
 def first_line(error: BaseException) -> str:

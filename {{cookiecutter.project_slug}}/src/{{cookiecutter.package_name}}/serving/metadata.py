@@ -1,9 +1,5 @@
-"""The metadata file saved beside every model: feature schema, version and training summary.
-
-It is the one record of what the model expects and what its training data looked like. The
-service derives its example request and warm-up row from the summary, and refuses to start when
-the schema in `predictor.py` disagrees with it.
-"""
+"""The metadata file saved beside every model: feature schema, version and training summary
+(whose medians make the warm-up row and the documented example)."""
 
 import hashlib
 from collections.abc import Sequence
@@ -15,12 +11,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field, model_validator
 
-# The largest magnitude a feature may take: the largest 32-bit float. Libraries that compute in
-# 32-bit floats (tree models, most of them) turn a larger number silently into infinity, and in a
-# 64-bit pipeline a number much larger overflows its arithmetic (a scaler dividing 1e308 by
-# 0.01). No real measurement nears it.
+# The largest 32-bit float: tree models compute in float32 and turn a larger number silently
+# into infinity; in a float64 pipeline, a number much larger overflows (1e308 / 0.01).
 FLOAT32_MAX = 3.4028234663852886e38
-
 # A feature that is a number: finite and within +-FLOAT32_MAX, or a 422 naming the field.
 BoundedFloat = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 
@@ -57,15 +50,13 @@ class ModelMetadata(BaseModel):
     @model_validator(mode="after")
     def check_consistency(self) -> Self:
         """Classes for a classifier only, each once; a median for every feature."""
-        if self.task == "classification" and not self.classes:
-            raise ValueError("a classifier's metadata must name its classes")
-        if self.task == "regression" and self.classes:
-            raise ValueError("a regressor's metadata names no classes")
+        if (self.task == "classification") != bool(self.classes):
+            raise ValueError("a classifier's metadata names its classes, a regressor's none")
         if self.classes and len(set(self.classes)) != len(self.classes):
             raise ValueError(f"the classes {self.classes} name a class twice")
         for feature in self.features:
             if "p50" not in getattr(self.summary.get(feature.name), "quantiles", {}):
-                raise ValueError(f"the summary gives no median (p50) of {clip(feature.name)}")
+                raise ValueError(f"the summary gives no median (p50) of {clip(repr(feature.name))}")
         return self
 
     def example_row(self) -> dict[str, float | int]:
@@ -77,9 +68,8 @@ class ModelMetadata(BaseModel):
         return row
 
 
-def clip(value: object, limit: int = 80) -> str:
-    """`value`'s repr, cut short: a metadata file can hold a name of any length."""
-    text = repr(value)
+def clip(text: str, limit: int = 80) -> str:
+    """`text` cut short: a metadata file or a request can hold a name of any length."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -89,9 +79,8 @@ def feature_specs(features: type[BaseModel]) -> list[FeatureSpec]:
     specs = []
     for name, field in features.model_fields.items():
         if field.annotation not in types:
-            raise TypeError(
-                f"feature {name!r} must be declared float or int, not {field.annotation}"
-            )
+            message = f"feature {name!r} must be declared float or int, not {field.annotation}"
+            raise TypeError(message)
         specs.append(FeatureSpec(name=name, type=types[field.annotation]))
     return specs
 
@@ -117,7 +106,6 @@ def summarize(x: npt.NDArray[np.floating], names: Sequence[str]) -> dict[str, Fe
     return summary
 
 
-# Paths may be given as strings too, as a training script has them.
 def metadata_path(model_path: str | Path) -> Path:
     """Where the metadata of `model_path` lives: `model.<ext>` -> `model.metadata.json`."""
     return Path(model_path).with_suffix(".metadata.json")
@@ -125,14 +113,12 @@ def metadata_path(model_path: str | Path) -> Path:
 
 def file_version(path: str | Path) -> str:
     """A version that changes whenever the model file does: the start of its SHA-256."""
-    with Path(path).open("rb") as model_file:  # read in chunks: a model can be larger than memory
+    with Path(path).open("rb") as model_file:  # in chunks: a model can be larger than memory
         return hashlib.file_digest(model_file, "sha256").hexdigest()[:12]
 
 
-def write_metadata(model_path: str | Path, metadata: ModelMetadata) -> Path:
-    path = metadata_path(model_path)
-    path.write_text(metadata.model_dump_json(indent=2) + "\n")
-    return path
+def write_metadata(model_path: str | Path, metadata: ModelMetadata) -> None:
+    metadata_path(model_path).write_text(metadata.model_dump_json(indent=2) + "\n")
 
 
 def read_metadata(model_path: str | Path) -> ModelMetadata:

@@ -1,5 +1,3 @@
-"""What a predictor takes, and what it returns."""
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -9,26 +7,19 @@ import numpy.typing as npt
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-# The rows of one model call: a row per instance, a column per feature in the order of the
-# fields of `predictor.Features`, as 64-bit floats (which hold every feature's value exactly:
-# integers up to 2**53, and every float).
+# A row per instance, a column per field of `Features` in order, in float64: exact for them all.
 Matrix = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
 class Predictions:
-    """One prediction per input row, in input order.
-
-    `outputs` holds a class label per row for a classifier, or a number for a regressor.
-    `probabilities` holds, for a classifier, each class's probability per row.
-    """
+    """Per input row, in order: a class label or a number, and a classifier's probabilities."""
 
     outputs: list[str] | list[float]
     probabilities: list[dict[str, float]] | None = None
 
     def check_count(self, rows: int) -> None:
-        """Raise ValueError unless there is one output (and one set of probabilities, if any)
-        per row: a predictor that lost or added one would shift every answer after it."""
+        """ValueError unless one output (and probabilities) per row: a lost one shifts the rest."""
         outputs, probabilities = len(self.outputs), self.probabilities
         if outputs != rows or (probabilities is not None and len(probabilities) != rows):
             given = "" if probabilities is None else f" and {len(probabilities)} probabilities"
@@ -47,12 +38,8 @@ class Predictions:
 
 
 def to_matrix(rows: Sequence[BaseModel], width: int) -> Matrix:
-    """Validated rows as a Matrix of `width` columns.
-
-    A model's `__dict__` holds its fields alone, in declaration order: read from there, 100 rows
-    of 30 take a tenth of the time that iterating the models does. Raises OverflowError for an
-    int that no 64-bit float holds.
-    """
+    """Validated rows as a Matrix; read from `__dict__` (the fields alone, in declaration order),
+    far faster than iterating the models. OverflowError for an int past float64."""
     values = chain.from_iterable(row.__dict__.values() for row in rows)
     return np.fromiter(values, dtype=np.float64, count=len(rows) * width).reshape(-1, width)
 
@@ -60,12 +47,8 @@ def to_matrix(rows: Sequence[BaseModel], width: int) -> Matrix:
 async def predict_rows(
     predict: Callable[[Matrix], Predictions], x: Matrix, inline_max_rows: int
 ) -> Predictions:
-    """`predict(x)`: on the event loop for up to `inline_max_rows` rows, else in a thread.
-
-    A tree model predicts a few rows in well under a millisecond, about what the hop to a
-    thread and back costs. Larger requests go to a thread, so that the loop keeps serving health
-    checks meanwhile.
-    """
+    """`predict(x)` on the event loop for up to `inline_max_rows` rows (faster than the hop to a
+    thread), else in a thread, so that the loop keeps serving health checks meanwhile."""
     if len(x) <= inline_max_rows:
         return predict(x)
     return await run_in_threadpool(predict, x)
