@@ -38,7 +38,7 @@ def schemas() -> dict[tuple[str, str], Schema]:
 
 
 def strict(schema: Schema) -> Schema:
-    """The schema with additionalProperties false wherever the API server keeps known fields only."""
+    """The schema with additionalProperties false where the API server keeps known fields only."""
     schema = copy.deepcopy(schema)
 
     def close(node: Any) -> None:
