@@ -154,6 +154,51 @@ def test_checkov_reports_no_failed_check(
         assert len(skipped["check_result"]["suppress_comment"]) > 20, skipped["check_id"]
 
 
+def kubectl_lines(project: Path) -> list[list[str]]:
+    text = (project / "README.md").read_text()
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    lines = [line.split("  #")[0] for block in blocks for line in block.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("kubectl ")]
+
+
+def test_the_readmes_kubectl_commands_name_what_the_overlays_render(
+    project: Path, combinations: dict[Components, list[Manifest]]
+) -> None:
+    """A cluster would run them; here each must name an overlay that renders, and objects that
+    it renders in the namespace named."""
+    rendered = [*combinations.values()]
+    for overlay in ("dev", "prod"):
+        rendered.append(render(project / "k8s" / "overlays" / overlay))
+    objects = {
+        (m["kind"].lower(), m["metadata"]["name"], m["metadata"].get("namespace"))
+        for manifests in rendered
+        for m in manifests
+    }
+    lines = kubectl_lines(project)
+    verbs = set()
+    for words in lines:
+        if words[1] in ("kustomize", "apply"):
+            assert render(project / words[-1])
+            verbs.add(words[1])
+            continue
+        assert words[1] == "-n"
+        namespace, verb = words[2], words[3]
+        verbs.add(verb)
+        if verb == "rollout":
+            kind, name = words[5].split("/")
+            assert (kind, name, namespace) in objects, words
+        elif verb == "patch":
+            assert (words[4], words[5], namespace) in objects, words
+        elif verb == "create":
+            # Tested by test_the_readmes_secret_is_the_one_the_ingress_and_gateway_use.
+            assert words[4:6] == ["secret", "tls"], words
+        else:
+            assert verb == "delete", f"a kubectl command no test covers: {words}"
+            for kind in words[4].split(","):
+                assert (kind, words[5], namespace) in objects, words
+    assert verbs == {"kustomize", "apply", "rollout", "create", "patch", "delete"}
+
+
 # --- Ingress and Gateway API -----------------------------------------------------------------
 
 
@@ -190,6 +235,31 @@ def test_the_ingress_body_limit_follows_the_setting(project: Path, tmp_path: Pat
     annotations = one(manifests, "Ingress")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "4096"
     assert pod_env(manifests)["MODEL_SERVICE_MAX_BODY_BYTES"] == "4096"
+
+
+def test_the_readmes_secret_is_the_one_the_ingress_and_gateway_use(
+    project: Path, combinations: dict[Components, list[Manifest]], tmp_path: Path
+) -> None:
+    """The README's `kubectl create secret tls`, run with --dry-run=client on a certificate made
+    here, makes the Secret that both components name, in their namespace."""
+    kubectl, openssl = require("kubectl"), require("openssl")
+    (words,) = [words for words in kubectl_lines(project) if "create" in words]
+    run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", "tls.key", "-out", "tls.crt", "-subj", f"/CN={SLUG}.example.com"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    secret = yaml.safe_load(
+        run([kubectl, *words[1:], "--dry-run=client", "-o", "yaml"], cwd=tmp_path)
+    )
+    assert secret["type"] == "kubernetes.io/tls"
+    ingress = one(including(combinations, "ingress"), "Ingress")
+    gateway = one(including(combinations, "gateway"), "Gateway")
+    assert secret["metadata"]["namespace"] == ingress["metadata"]["namespace"]
+    assert secret["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+    assert ingress["spec"]["tls"][0]["secretName"] == secret["metadata"]["name"]
+    (certificate,) = gateway["spec"]["listeners"][0]["tls"]["certificateRefs"]
+    assert certificate["name"] == secret["metadata"]["name"]
 
 
 def assert_backend_is_the_service(manifests: list[Manifest], backend: dict[str, Any]) -> None:
