@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from . import crd_schemas
 from .conftest import bake, checkov_report, free_port, project_env, require, run
 
 OVERLAYS = ("dev", "prod")
@@ -25,8 +26,8 @@ OVERLAYS = ("dev", "prod")
 # GA in 1.34), and the newest schemas that kubernetes-validate bundles.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # The ServiceMonitor is a custom resource of the Prometheus Operator: kubernetes-validate has
-# no schema for it (it only warns, and passes), so it is left out of that run and checked by
-# test_service_monitor_selects_the_service_and_its_port instead.
+# no schema for it (it only warns, and passes), so it is left out of that run and validated
+# against its CRD's own schema instead (tests/crd_schemas.py).
 CUSTOM_KINDS = {"ServiceMonitor"}
 
 Manifest = dict[str, Any]
@@ -189,8 +190,15 @@ def test_each_overlay_renders_every_object_named_after_the_slug(
 def test_rendered_objects_pass_the_kubernetes_schemas_strictly(
     manifests: list[Manifest], version: str, tmp_path: Path
 ) -> None:
+    for custom in (manifest for manifest in manifests if manifest["kind"] in CUSTOM_KINDS):
+        assert crd_schemas.errors(custom) == [], custom["kind"]
+    built_in = [manifest for manifest in manifests if manifest["kind"] not in CUSTOM_KINDS]
+    kubernetes_validate(built_in, version, tmp_path)
+
+
+def kubernetes_validate(objects: list[Manifest], version: str, tmp_path: Path) -> None:
+    """kubernetes-validate --strict passes every object, each against a built-in schema."""
     validate = require("kubernetes-validate")
-    objects = [manifest for manifest in manifests if manifest["kind"] not in CUSTOM_KINDS]
     rendered_file = tmp_path / "rendered.yaml"
     rendered_file.write_text(yaml.safe_dump_all(objects))
     output = run([validate, "--strict", "-k", version, str(rendered_file)], cwd=tmp_path)
@@ -310,7 +318,7 @@ def test_metrics_are_scraped_one_way_from_the_metrics_route_on_the_container_por
 def test_service_monitor_selects_the_service_and_its_port(
     rendered: dict[str, list[Manifest]],
 ) -> None:
-    """A structural check of the one custom resource, which has no schema to validate against."""
+    """What its CRD's schema cannot say: that it selects this Service, and which release."""
     manifests = rendered["prod"]
     monitor = one(manifests, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
