@@ -51,6 +51,16 @@ def test_every_structured_file_parses(baked: Path) -> None:
     assert parsed >= 20
 
 
+def test_the_service_code_stays_small(baked: Path) -> None:
+    """The code a team inherits: at most 1,500 lines, and no module over 200."""
+    sizes = {
+        path.relative_to(baked): len(path.read_text().splitlines())
+        for path in [*baked.glob("src/**/*.py"), baked / "gunicorn.conf.py"]
+    }
+    assert sum(sizes.values()) <= 1500, sorted(sizes.items(), key=lambda item: -item[1])
+    assert max(sizes.values()) <= 200, max(sizes, key=lambda path: sizes[path])
+
+
 def test_defaults_derive_names_from_the_project_name(tmp_path: Path) -> None:
     project = bake(tmp_path, project_name="Fraud Scorer")
     assert project.name == "fraud-scorer"
