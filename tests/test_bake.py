@@ -1,5 +1,6 @@
 import ast
 import json
+import sys
 import tomllib
 from pathlib import Path
 
@@ -59,6 +60,14 @@ def test_the_service_code_stays_small(baked: Path) -> None:
     }
     assert sum(sizes.values()) <= 1500, sorted(sizes.items(), key=lambda item: -item[1])
     assert max(sizes.values()) <= 200, max(sizes, key=lambda path: sizes[path])
+
+
+def test_a_long_project_name_still_passes_ruff(tmp_path: Path) -> None:
+    """Names reach docstrings, imports and code: no rendered line may outgrow the line length."""
+    project = bake(tmp_path, project_name="Customer Lifetime Value Prediction Service")
+    ruff = str(Path(sys.executable).parent / "ruff")
+    run([ruff, "check", "--no-cache", "."], cwd=project)
+    run([ruff, "format", "--check", "--no-cache", "."], cwd=project)
 
 
 def test_defaults_derive_names_from_the_project_name(tmp_path: Path) -> None:

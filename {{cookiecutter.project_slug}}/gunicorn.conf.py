@@ -41,7 +41,8 @@ os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
 # prometheus_client's multiprocess mode: the workers' metric files, which /metrics adds up; without
 # a folder given, a new one in the temporary folder.
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
+    new_metrics_dir = tempfile.mkdtemp(prefix="{{ cookiecutter.project_slug }}-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = new_metrics_dir
 
 
 def on_starting(server: Arbiter) -> None:

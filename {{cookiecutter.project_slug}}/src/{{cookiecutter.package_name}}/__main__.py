@@ -1,4 +1,4 @@
-"""`python -m {{ cookiecutter.package_name }}`: serve with one uvicorn process (development)."""
+"""`python -m` this package: serve with one uvicorn process (development)."""
 
 import uvicorn
 

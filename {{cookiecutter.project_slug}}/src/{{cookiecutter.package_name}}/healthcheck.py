@@ -1,5 +1,5 @@
-"""`python -m {{ cookiecutter.package_name }}.healthcheck`: exit 0 if the service here is ready (the image's
-HEALTHCHECK: slim Python images have neither curl nor wget)."""
+"""Exit 0 if the service here is ready: the image's HEALTHCHECK (slim Python images have neither
+curl nor wget), as `python -m {{ cookiecutter.package_name }}.healthcheck`."""
 
 import sys
 import urllib.request

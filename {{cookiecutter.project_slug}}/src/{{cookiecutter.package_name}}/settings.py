@@ -1,4 +1,4 @@
-"""Service settings, read from `{{ cookiecutter.env_prefix }}*` environment variables and `.env`."""
+"""Service settings, read from `.env` and environment variables named with the `env_prefix`."""
 
 import sys
 from pathlib import Path

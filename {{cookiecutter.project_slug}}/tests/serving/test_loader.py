@@ -9,7 +9,11 @@ import pytest
 
 from {{ cookiecutter.package_name }}.predictor import Predictor
 from {{ cookiecutter.package_name }}.serving.loader import ModelLoadError, load_model
-from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata, file_version, metadata_path
+from {{ cookiecutter.package_name }}.serving.metadata import (
+    ModelMetadata,
+    file_version,
+    metadata_path,
+)
 from {{ cookiecutter.package_name }}.serving.prediction import Predictions
 
 from ..conftest import varied_rows

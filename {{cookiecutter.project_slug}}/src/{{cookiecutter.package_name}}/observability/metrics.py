@@ -26,7 +26,6 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
-# What each gunicorn worker publishes of its own process (see ProcessMetrics).
 WORKER_PROCESS_METRICS = {
     "process_cpu_seconds_total": "User and system CPU time of the process, in seconds.",
     "process_resident_memory_bytes": "Resident memory of the process, in bytes.",
