@@ -59,7 +59,13 @@ def installed_names(project: Path) -> set[str]:
     names = {package["name"].replace("-", "_") for package in lock["package"]}
     script = "import importlib.metadata as m; print(*m.packages_distributions())"
     modules = run(["uv", "run", "python", "-c", script], cwd=project).split()
-    names |= {name for name in modules if name.isidentifier() and not name.startswith("_")}
+    # Left out: private modules, and the helper modules mypyc compiles into some wheels, named
+    # by a hash that changes with each release (`<hash>__mypyc`).
+    names |= {
+        name
+        for name in modules
+        if name.isidentifier() and not name.startswith("_") and not name.endswith("__mypyc")
+    }
     (package,) = [path.name for path in (project / "src").iterdir()]
     return names - {package}
 
