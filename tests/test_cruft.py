@@ -6,6 +6,7 @@ the chosen framework's files into place, runs there too: the change below goes t
 """
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,6 +82,12 @@ def test_cruft_update_brings_a_later_template_commit_and_keeps_the_users_edit(
     predictor = project / "src" / "model_service" / "predictor.py"
     predictor.write_text(predictor.read_text() + USER_EDIT)
     commit_all(project, "our threshold")
+    # cruft diff renders the template (its hook too) and shows the team's edit, nothing else.
+    diff = run([cruft, "diff"], cwd=project)
+    assert re.findall(r"^diff --git [^/\s]+/(\S+) ", diff, re.MULTILINE) == [
+        "src/model_service/predictor.py"
+    ]
+    assert f"-{USER_EDIT}" in diff
 
     # The template changes the same predictor elsewhere (a file the hook moves), and the Makefile.
     framework_predictor = template / FRAMEWORK_PREDICTOR
