@@ -25,7 +25,7 @@ from .conftest import TEMPLATE, bake, project_env, require, run
 from .test_readme_commands import block_starting
 
 WORKFLOW = Path(".github/workflows/ci.yml")
-# What the issue asks the workflow to check: lint and types (make lint), tests, the image, the
+# What the workflow must check: lint and types (make lint), tests, the image, the
 # manifests and the dependencies.
 REQUIRED_TARGETS = {"install", "lint", "test", "image", "manifests", "audit"}
 ACTIONS = {"actions/checkout", "astral-sh/setup-uv"}
