@@ -169,27 +169,26 @@ def image_id(name: str) -> str | None:
 
 
 def build_image(context: Path, tag: str) -> dict[str, Any]:
-    """`buildah bud` the Dockerfile in `context` as Docker would; return the image's config.
+    """`make image` in the project `context`, with buildah building as Docker would; return the
+    image's config.
 
     The image that had the tag before is removed, with the layers that only it used, so that
     repeated runs do not fill the image store; the layers a new build reuses stay.
     """
     previous = image_id(tag)
+    buildah = [
+        require("buildah"),
+        "bud",
+        "--format",
+        "docker",  # an OCI image would drop HEALTHCHECK
+        "--isolation",
+        "chroot",
+        "--network",
+        "host",
+        "--layers",  # reuse unchanged steps from an earlier run
+    ]
     run(
-        [
-            require("buildah"),
-            "bud",
-            "--format",
-            "docker",  # an OCI image would drop HEALTHCHECK
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            "--layers",  # reuse unchanged steps from an earlier run
-            "-t",
-            tag,
-            ".",
-        ],
+        ["make", "image", f"BUILD={' '.join(buildah)}", f"IMAGE={tag}"],
         cwd=context,
         timeout=BUILD_TIMEOUT,
     )

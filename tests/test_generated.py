@@ -1,6 +1,7 @@
 """Install baked projects and run their own gates, as a user would: make install, lint, test."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,9 +13,15 @@ import pytest
 from .conftest import TEMPLATE, bake, require, run
 from .test_hooks import load_hook
 
+OFFERED_PYTHONS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
 # The newest Python the prompt offers: its dependencies resolve to newer releases (xgboost 3.4
 # and later need Python 3.12).
-NEWEST_PYTHON = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"][-1]
+NEWEST_PYTHON = OFFERED_PYTHONS[-1]
+# Another one that is not the default, for the other framework.
+OTHER_PYTHON = OFFERED_PYTHONS[1]
+# The tests of the model and the API, in process: those that start servers and load generators
+# are left to the runs above.
+IN_PROCESS_TESTS = ("tests/test_predictor.py", "tests/test_train.py", "tests/api", "tests/serving")
 
 
 @pytest.mark.slow
@@ -59,7 +66,13 @@ def installed_names(project: Path) -> set[str]:
     names = {package["name"].replace("-", "_") for package in lock["package"]}
     script = "import importlib.metadata as m; print(*m.packages_distributions())"
     modules = run(["uv", "run", "python", "-c", script], cwd=project).split()
-    names |= {name for name in modules if name.isidentifier() and not name.startswith("_")}
+    # Left out: private modules, and the helper modules mypyc compiles into some wheels, named
+    # by a hash that changes with each release (`<hash>__mypyc`).
+    names |= {
+        name
+        for name in modules
+        if name.isidentifier() and not name.startswith("_") and not name.endswith("__mypyc")
+    }
     (package,) = [path.name for path in (project / "src").iterdir()]
     return names - {package}
 
@@ -85,17 +98,49 @@ def find_python(version: str) -> str | None:
     return None
 
 
+def require_python(version: str) -> str:
+    """An interpreter of that version; skip without one, but fail when REQUIRE_INTEGRATION=1."""
+    python = find_python(version)
+    if python is None:
+        message = f"no Python {version} on this machine, and uv cannot download one here"
+        if os.environ.get("REQUIRE_INTEGRATION") == "1":
+            pytest.fail(f"{message} (REQUIRE_INTEGRATION=1)")
+        pytest.skip(message)
+    return python
+
+
+def venv_python_version(project: Path, env: dict[str, str]) -> str:
+    script = "import sys; print('%d.%d' % sys.version_info[:2])"
+    return run(["uv", "run", "python", "-c", script], cwd=project, env=env).strip()
+
+
 @pytest.mark.slow
 def test_baked_project_on_the_newest_python_passes_its_own_gates(tmp_path: Path) -> None:
     require("uv")
     require("make")
-    python = find_python(NEWEST_PYTHON)
-    if python is None:
-        pytest.skip(f"no Python {NEWEST_PYTHON} on this machine, and uv cannot download one here")
+    python = require_python(NEWEST_PYTHON)
     project = bake(tmp_path, python_version=NEWEST_PYTHON)
     env = {"UV_PYTHON": python}
     run(["make", "install"], cwd=project, env=env)
+    assert venv_python_version(project, env) == NEWEST_PYTHON
     run(["make", "lint"], cwd=project, env=env)
     output = run(["make", "test"], cwd=project, env=env)
+    assert " passed" in output
+    assert "skipped" not in output
+
+
+@pytest.mark.slow
+def test_sklearn_project_on_another_python_passes_lint_types_and_its_model_tests(
+    tmp_path: Path,
+) -> None:
+    require("uv")
+    require("make")
+    python = require_python(OTHER_PYTHON)
+    project = bake(tmp_path, model_framework="sklearn", python_version=OTHER_PYTHON)
+    env = {"UV_PYTHON": python}
+    run(["make", "install"], cwd=project, env=env)
+    assert venv_python_version(project, env) == OTHER_PYTHON
+    run(["make", "lint"], cwd=project, env=env)
+    output = run(["uv", "run", "pytest", *IN_PROCESS_TESTS], cwd=project, env=env)
     assert " passed" in output
     assert "skipped" not in output
