@@ -117,6 +117,9 @@ class Stack:
     load_end: float
     killed_pid: int
     statuses: Counter[int]
+    # Rows of the predict requests that were answered 200, and of those that got no answer.
+    rows_answered: int
+    rows_unanswered: int
 
 
 def worker_pids(service_url: str) -> set[int]:
@@ -136,11 +139,14 @@ def example_row(service_url: str) -> dict[str, float]:
     return row
 
 
-def drive_load(service_url: str, seconds: float, interrupt: Callable[[], None]) -> Counter[int]:
+def drive_load(
+    service_url: str, seconds: float, interrupt: Callable[[], None]
+) -> tuple[Counter[int], Counter[int]]:
     """Varied traffic for `seconds`: predictions of 1 to 150 rows, client errors, other routes;
     `interrupt()` runs KILL_AFTER_SECONDS into it.
 
-    Returns how many answers of each status came back (0: no answer, as when a worker dies).
+    Returns how many answers of each status came back (0: no answer, as when a worker dies), and
+    how many rows of valid predict requests got each status.
     """
     row = example_row(service_url)
     missing_feature = dict(list(row.items())[1:])
@@ -155,8 +161,9 @@ def drive_load(service_url: str, seconds: float, interrupt: Callable[[], None]) 
     deadline = time.monotonic() + seconds
     interrupt_at = time.monotonic() + KILL_AFTER_SECONDS
 
-    def client(offset: int) -> Counter[int]:
+    def client(offset: int) -> tuple[Counter[int], Counter[int]]:
         statuses: Counter[int] = Counter()
+        rows: Counter[int] = Counter()
         for count in range(100_000):  # bounded, however fast the service answers
             if time.monotonic() > deadline:
                 break
@@ -166,14 +173,17 @@ def drive_load(service_url: str, seconds: float, interrupt: Callable[[], None]) 
             except (OSError, urllib.error.URLError):
                 status = 0
             statuses[status] += 1
+            if path == "/predict" and body["instances"] and len(body["instances"][0]) == len(row):
+                rows[status] += len(body["instances"])
             time.sleep(0.01)
-        return statuses
+        return statuses, rows
 
     with ThreadPoolExecutor(4) as pool:
         clients = [pool.submit(client, offset) for offset in range(4)]
         time.sleep(max(0.0, interrupt_at - time.monotonic()))
         interrupt()
-        return sum((future.result() for future in clients), Counter())
+        results = [future.result() for future in clients]
+        return sum((r[0] for r in results), Counter()), sum((r[1] for r in results), Counter())
 
 
 def scrape_config(service_port: int, rules: Path) -> dict[str, Any]:
@@ -267,7 +277,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
 
         victim = min(worker_pids(service_url))
-        statuses = drive_load(service_url, LOAD_SECONDS, lambda: os.kill(victim, signal.SIGKILL))
+        statuses, rows = drive_load(
+            service_url, LOAD_SECONDS, lambda: os.kill(victim, signal.SIGKILL)
+        )
         load_end = time.time()
 
         def replaced() -> bool:
@@ -281,7 +293,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "Prometheus has scraped since",
             lambda: prometheus.query(f"timestamp(up) > {settled + SCRAPE_SECONDS}", time.time()),
         )
-        yield Stack(project, prometheus, service_url, load_end, victim, statuses)
+        yield Stack(
+            project, prometheus, service_url, load_end, victim, statuses, rows[200], rows[0]
+        )
     finally:
         if prometheus_process is not None:
             stop(prometheus_process)
@@ -342,7 +356,8 @@ def test_dashboards_use_the_data_source_variable(baked: Path) -> None:
         assert variables[0]["type"] == "datasource"
         assert variables[0]["query"] == "prometheus"
         for variable in variables[1:]:
-            assert variable["datasource"] == DATASOURCE, f"{name}: ${variable['name']}"
+            if variable["type"] == "query":
+                assert variable["datasource"] == DATASOURCE, f"{name}: ${variable['name']}"
         for panel in query_panels(dashboard):
             assert panel["datasource"] == DATASOURCE, f"{name}: {panel['title']}"
             for target in panel["targets"]:
@@ -405,13 +420,17 @@ def resolve_variables(
 ) -> dict[str, str]:
     """The value of each template variable as Grafana would set it.
 
-    A variable is `chosen`, or All when it offers All (its allValue, or else every value it
-    lists as one regex), or else its first value. label_values() is Grafana's, not PromQL: it
-    runs as Prometheus's label values API, as Grafana runs it.
+    A text box takes its default. Any other variable is `chosen`, or All when it offers All (its
+    allValue, or else every value it lists as one regex), or else its first value.
+    label_values() is Grafana's, not PromQL: it runs as Prometheus's label values API, as Grafana
+    runs it.
     """
     values = {"__rate_interval": RATE_INTERVAL}
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "datasource":
+            continue
+        if variable["type"] == "textbox":  # a number the reader types; its default here
+            values[variable["name"]] = variable["query"]
             continue
         query = substitute(variable["definition"], values)
         found = re.fullmatch(r"label_values\((.+), (\w+)\)", query)
@@ -484,6 +503,36 @@ def test_the_load_exercised_successes_client_errors_and_many_row_counts(stack: S
         at=stack.load_end,
     )
     assert len({sample["metric"]["le"] for sample in rows}) >= 6
+
+
+def test_predictions_and_their_cost_follow_the_load(stack: Stack) -> None:
+    # Every row answered was counted, and at most the rows that the killed worker took with it
+    # besides (its counter file outlives it).
+    (total,) = stack.prometheus.query(
+        f'sum(model_predictions_total{{job="{LOCAL_JOB}"}})', at=time.time()
+    )
+    counted = float(total["value"][1])
+    assert stack.rows_answered > 1000
+    assert stack.rows_answered <= counted <= stack.rows_answered + stack.rows_unanswered
+
+    # The cost panel, at the end of the load and at twice the price: CPU per row, as money.
+    dashboard = dashboards(stack.project)["service"]
+    (panel,) = [p for p in query_panels(dashboard) if p["title"] == "Cost per million predictions"]
+    values = resolve_variables(dashboard, stack.prometheus, {"job": LOCAL_JOB})
+    price = float(values["cpu_hour_price"])
+    at = stack.load_end - SCRAPE_SECONDS
+    (cost,) = stack.prometheus.query(substitute(panel["targets"][0]["expr"], values), at=at)
+    doubled = values | {"cpu_hour_price": str(2 * price)}
+    (cost_doubled,) = stack.prometheus.query(
+        substitute(panel["targets"][0]["expr"], doubled), at=at
+    )
+    per_million = float(cost["value"][1])
+    assert float(cost_doubled["value"][1]) == pytest.approx(2 * per_million)
+    # Above zero, and below what every core of the machine busy all along would cost at half
+    # the load's mean rate of rows.
+    rows_per_second = stack.rows_answered / LOAD_SECONDS
+    ceiling = (os.cpu_count() or 1) / (rows_per_second / 2) * price / 3600 * 1e6
+    assert 0 < per_million < ceiling
 
 
 def test_every_alert_rule_parses_and_evaluates(stack: Stack) -> None:
