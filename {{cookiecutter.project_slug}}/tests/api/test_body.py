@@ -160,6 +160,20 @@ def test_a_body_of_the_wrong_type_is_refused_before_it_is_read(
     assert "application/json" in errors_of(response)["Content-Type"]
 
 
+def test_a_compressed_body_is_refused_whichever_content_encoding_header_says_so(
+    client: TestClient, row: Row
+) -> None:
+    body = gzip.compress(json.dumps({"instances": [row]}).encode())
+    headers = [*JSON.items(), ("Content-Encoding", "identity"), ("Content-Encoding", "gzip")]
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert errors_of(response)["Content-Encoding"] == "the body must be uncompressed"
+    plain = client.post(
+        "/predict", json={"instances": [row]}, headers={"Content-Encoding": "identity"}
+    )
+    assert plain.status_code == 200
+
+
 def test_json_media_type_with_parameters_is_accepted(client: TestClient, row: Row) -> None:
     headers = {"Content-Type": "application/json; charset=utf-8"}
     response = client.post("/predict", content=json.dumps({"instances": [row]}), headers=headers)

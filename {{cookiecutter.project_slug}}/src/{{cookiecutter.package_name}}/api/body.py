@@ -23,7 +23,8 @@ async def read_predict_request(request: Request, settings: SettingsDep) -> Predi
     if media_type != "application/json" and not media_type.endswith("+json"):
         message = f"the body must be application/json, not {media_type or 'unlabelled'}"
         raise FieldError(415, message, field="Content-Type", headers=CLOSE)
-    if request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+    encodings = {value.strip().lower() for value in request.headers.getlist("content-encoding")}
+    if encodings - {"identity"}:
         raise FieldError(415, "the body must be uncompressed", "Content-Encoding", CLOSE)
     body = await read_body(request, settings.max_body_bytes)
     refuse_extra_keys(body)
