@@ -12,6 +12,7 @@ from fastapi import FastAPI, params
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
+from .api import explain, v1, v2
 from .api.errors import add_error_handlers
 from .api.routes import COMPONENTS, router
 from .api.schemas import ErrorResponse, PredictRequest
@@ -88,6 +89,10 @@ def create_app(
     app.state.settings, app.state.model_metrics = settings, model_metrics
     app.state.model = app.state.batcher = None  # until the lifespan has loaded the model
     app.include_router(router)
+    app.include_router(explain.router)
+    if settings.protocol_routes:
+        app.include_router(v1.router)
+        app.include_router(v2.router)
     add_error_handlers(app)
     in_flight = instrument(app, registry)
     app.add_middleware(RequestContextMiddleware, in_flight=in_flight)

@@ -1,14 +1,14 @@
 """The HTTP routes: prediction, model description and health."""
 
-import time
 from typing import Any
 
 import structlog
 from fastapi import APIRouter
 
-from ..serving.prediction import predict_rows, to_matrix
+from ..serving.prediction import to_matrix
 from .body import WIDTH, PredictBody
 from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
+from .inference import predict_matrix
 from .schemas import ErrorResponse, ModelInfo, PredictResponse, Status
 
 router = APIRouter()
@@ -42,16 +42,8 @@ async def predict(
     metrics: MetricsDep,
 ) -> PredictResponse:
     """Predict one or many rows."""
-    rows = len(body.instances)
     x = to_matrix(body.instances, WIDTH)
-    if batcher is not None and rows < settings.batch_max_rows:
-        result = await batcher.predict(x)  # the batcher times its own model calls
-    else:
-        start = time.perf_counter()
-        result = await predict_rows(model.predictor.predict, x, settings.inline_predict_max_rows)
-        metrics.observe_call(time.perf_counter() - start)
-        result.check_count(rows)
-    metrics.observe_request(rows)
+    result = await predict_matrix(x, model, settings, batcher, metrics)
     return PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,

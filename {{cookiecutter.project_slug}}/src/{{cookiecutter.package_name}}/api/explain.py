@@ -1,0 +1,69 @@
+"""POST /explain: each feature's contribution to each row's prediction, from the predictor's
+optional `explain` method (XGBoost's exact tree SHAP values); a model without one is a 501."""
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..serving.explanation import Contributions
+from ..serving.loader import LoadedModel
+from ..serving.prediction import Matrix, to_matrix
+from .body import WIDTH, PredictBody
+from .deps import ModelDep, SettingsDep
+from .protocols import FIELDS
+from .routes import INVALID, NOT_READY, PREDICT_BODY
+from .schemas import ErrorResponse
+
+router = APIRouter()
+NOT_IMPLEMENTED: dict[int | str, dict[str, Any]] = {
+    501: {"model": ErrorResponse, "description": "The model offers no explanations."}
+}
+
+
+class Explanation(BaseModel):
+    bias: float = Field(description="The raw score before any feature's contribution.")
+    contributions: dict[str, float] = Field(description="Each feature's share of the raw score.")
+
+
+class ExplainResponse(BaseModel):
+    explanations: list[dict[str, Explanation]] = Field(
+        description="Per row, per score explained (each class of a multi-class model, the "
+        "positive class of a binary one): the contributions and the bias add up to the score."
+    )
+    model_name: str
+    model_version: str
+    request_id: str
+
+
+async def explain_matrix(model: LoadedModel, x: Matrix) -> list[dict[str, Explanation]]:
+    explain = getattr(model.predictor, "explain", None)
+    if explain is None:
+        raise HTTPException(
+            501, f"the {model.metadata.framework} predictor has no explain method to call"
+        )
+    # Exact tree SHAP takes far longer than a prediction, and than the hop to a thread.
+    result: Contributions = await run_in_threadpool(explain, x)
+    names = [name for name, _ in FIELDS]
+    return [
+        {
+            label: Explanation(bias=bias, contributions=dict(zip(names, values, strict=True)))
+            for label, values, bias in zip(result.labels, row_values, row_bias, strict=True)
+        }
+        for row_values, row_bias in zip(result.values.tolist(), result.bias.tolist(), strict=True)
+    ]
+
+
+@router.post(
+    "/explain", responses=NOT_READY | INVALID | NOT_IMPLEMENTED, openapi_extra=PREDICT_BODY
+)
+async def explain(body: PredictBody, model: ModelDep, settings: SettingsDep) -> ExplainResponse:
+    """Explain one or many rows: each feature's contribution to the model's raw score."""
+    return ExplainResponse(
+        explanations=await explain_matrix(model, to_matrix(body.instances, WIDTH)),
+        model_name=settings.model_name,
+        model_version=model.metadata.version,
+        request_id=structlog.contextvars.get_contextvars().get("request_id", ""),
+    )

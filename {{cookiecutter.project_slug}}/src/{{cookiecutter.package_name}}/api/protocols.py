@@ -1,0 +1,143 @@
+"""What the standard inference protocols (v1.py: KServe V1, v2.py: the Open Inference Protocol)
+share: their error body, the model named in the path, and rows checked as the service checks them.
+"""
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from annotated_types import Ge, Le
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.types import AllowInfNan
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..predictor import Features
+from ..serving.loader import LoadedModel, ModelNotReadyError
+from ..serving.prediction import Matrix
+from .body import WIDTH, read_body
+from .deps import SettingsDep, get_model
+from .errors import clip, field_name
+
+FIELDS = list(Features.model_fields.items())
+# A row as a tuple of Features' field types with their constraints; lax, as a tensor's numbers
+# are floats and 3.0 is a valid int.
+ROWS: TypeAdapter[list[tuple[Any, ...]]] = TypeAdapter(
+    list[tuple[tuple(field.rebuild_annotation() for _, field in FIELDS)]]  # type: ignore[arg-type, misc]
+)
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class ProtocolRoute(APIRoute):
+    """A route whose errors are the protocols' `{"error": "..."}`, with the status the service
+    gives them elsewhere (FastAPI's "Custom Request and APIRoute class" pattern)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except StarletteHTTPException as error:
+                return protocol_error(error.status_code, error.detail, error.headers)
+            except ModelNotReadyError as error:
+                return protocol_error(503, str(error) or "the model is not loaded yet")
+
+        return handle
+
+
+def protocol_error(status: int, message: str, headers: Any = None) -> JSONResponse:
+    return JSONResponse({"error": clip(message)}, status_code=status, headers=headers)
+
+
+def bad_request(message: str) -> HTTPException:
+    return HTTPException(400, message)
+
+
+async def get_named_model(name: str, request: Request, settings: SettingsDep) -> LoadedModel:
+    """The model the path names, and its version if it names one: else a 404; 503 until loaded."""
+    if name != settings.model_name:
+        raise HTTPException(404, f"unknown model {clip(name)!r}; this is {settings.model_name!r}")
+    model = await get_model(request)
+    version = request.path_params.get("version")
+    if version is not None and version != model.metadata.version:
+        raise HTTPException(404, f"unknown version {clip(version)!r} of model {name!r}")
+    return model
+
+
+NamedModelDep = Annotated[LoadedModel, Depends(get_named_model)]
+
+
+def json_body(schema: type[Body]) -> Any:
+    """A dependency reading the body within its size limit and validating it in one pass, as
+    body.py does for /predict; a 400 names the field."""
+
+    async def read(request: Request, settings: SettingsDep) -> Body:
+        body = await read_body(request, settings.max_body_bytes)
+        try:
+            return schema.model_validate_json(body)
+        except ValidationError as error:
+            problem = error.errors(include_url=False)[0]
+            raise bad_request(f"{field_name(problem['loc'])}: {problem['msg']}") from None
+
+    return Depends(read)
+
+
+def as_array(data: list[Any], kinds: str, what: str) -> npt.NDArray[Any]:
+    """`data` as an array of one of the numpy dtype `kinds` ("f", "i", "u", "b"), or a 400."""
+    try:
+        array = np.asarray(data)
+    except ValueError:
+        raise bad_request(f"{what}: rows of different lengths, or values that are not numbers") from None
+    if array.dtype.kind not in kinds:
+        wanted = "true or false" if kinds == "b" else "integers" if "f" not in kinds else "numbers"
+        raise bad_request(f"{what}: the values must be {wanted}")
+    return array
+
+
+def fast_bounds() -> tuple[Matrix, Matrix, npt.NDArray[np.bool_]] | None:
+    """Each column's bounds, and which columns are ints, when Features' fields have no other
+    constraint: then a whole matrix can be checked at once."""
+    low, high = np.full(WIDTH, -np.inf), np.full(WIDTH, np.inf)
+    for column, (_, field) in enumerate(FIELDS):
+        for rule in field.metadata:
+            if isinstance(rule, Ge):
+                low[column] = rule.ge
+            elif isinstance(rule, Le):
+                high[column] = rule.le
+            elif not isinstance(rule, AllowInfNan):
+                return None
+    return low, high, np.array([field.annotation is int for _, field in FIELDS])
+
+
+BOUNDS = fast_bounds()
+
+
+def check_rows(x: Matrix, max_rows: int) -> Matrix:
+    """`x` if Features' fields accept every value, else a 400 naming the first they refuse.
+
+    A matrix within the bounds passes in one vectorized check; any other goes through pydantic,
+    which decides (and names the problem): a positional body is never parsed by name.
+    """
+    if not 0 < len(x) <= max_rows:
+        raise bad_request(f"from 1 to {max_rows} rows per request, got {len(x)}")
+    if BOUNDS is not None:
+        low, high, ints = BOUNDS
+        whole = x[:, ints]
+        if (
+            np.isfinite(x).all()
+            and (x >= low).all()
+            and (x <= high).all()
+            and (whole == np.round(whole)).all()
+        ):
+            return x
+    try:
+        ROWS.validate_python(x.tolist())
+    except ValidationError as error:
+        problem = error.errors(include_url=False)[0]
+        row, column = problem["loc"][:2]
+        raise bad_request(f"row {row}, {FIELDS[int(column)][0]}: {problem['msg']}") from None
+    return x
