@@ -19,7 +19,7 @@ from ..predictor import Features
 from ..serving.loader import LoadedModel, ModelNotReadyError
 from ..serving.prediction import Matrix
 from .body import WIDTH, read_body
-from .deps import SettingsDep, get_model
+from .deps import ModelDep, SettingsDep
 from .errors import clip, field_name
 
 FIELDS = list(Features.model_fields.items())
@@ -57,11 +57,12 @@ def bad_request(message: str) -> HTTPException:
     return HTTPException(400, message)
 
 
-async def get_named_model(name: str, request: Request, settings: SettingsDep) -> LoadedModel:
-    """The model the path names, and its version if it names one: else a 404; 503 until loaded."""
+async def get_named_model(
+    name: str, request: Request, settings: SettingsDep, model: ModelDep
+) -> LoadedModel:
+    """The model the path names, and its version if it names one; else a 404."""
     if name != settings.model_name:
         raise HTTPException(404, f"unknown model {clip(name)!r}; this is {settings.model_name!r}")
-    model = await get_model(request)
     version = request.path_params.get("version")
     if version is not None and version != model.metadata.version:
         raise HTTPException(404, f"unknown version {clip(version)!r} of model {name!r}")
@@ -91,7 +92,8 @@ def as_array(data: list[Any], kinds: str, what: str) -> npt.NDArray[Any]:
     try:
         array = np.asarray(data)
     except ValueError:
-        raise bad_request(f"{what}: rows of different lengths, or values that are not numbers") from None
+        message = f"{what}: rows of different lengths, or values that are not numbers"
+        raise bad_request(message) from None
     if array.dtype.kind not in kinds:
         wanted = "true or false" if kinds == "b" else "integers" if "f" not in kinds else "numbers"
         raise bad_request(f"{what}: the values must be {wanted}")
