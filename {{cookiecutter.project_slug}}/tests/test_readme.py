@@ -90,3 +90,32 @@ def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Pa
     answer = json.loads(result.stdout)
     assert len(answer["predictions"]) == 1
     assert answer["model_version"]
+
+
+def test_the_protocol_examples_answer_without_an_error(tmp_path: Path, model_path: Path) -> None:
+    bash = shutil.which("bash")
+    if bash is None or shutil.which("curl") is None:
+        pytest.skip("the examples need bash and curl")
+    (example,) = [block for block in shell_blocks() if "/v2/models/" in block]
+    server = start_gunicorn(tmp_path, model_path, workers=1)
+    try:
+        server.wait_for_ready_workers(1)
+        result = subprocess.run(
+            [bash, "-c", example.replace("localhost:8000", f"127.0.0.1:{server.port}")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        assert stop(server) == 0
+    assert result.returncode == 0, result.stderr
+    answers, text = [], result.stdout.strip()
+    while text:  # curl prints each JSON answer without a newline
+        answer, end = json.JSONDecoder().raw_decode(text)
+        answers.append(answer)
+        text = text[end:].strip()
+    assert len(answers) == len(re.findall(r"^curl ", example, re.MULTILINE))
+    assert [answer for answer in answers if "error" in answer] == []
+    (inference,) = [answer for answer in answers if "id" in answer]
+    assert inference["id"] == "1"
