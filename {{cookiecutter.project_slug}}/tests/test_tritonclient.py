@@ -26,7 +26,9 @@ def client(
     server = start_gunicorn(tmp_path_factory.mktemp("triton"), model_path, workers=1)
     try:
         server.wait_for_ready_workers(1)
-        yield triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+        yield client
+        client.close()  # its connection pool's sockets
     finally:
         assert stop(server) == 0
 

@@ -13,7 +13,6 @@ from typing import ClassVar, Self
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict
 
-from .serving.explanation import Contributions
 from .serving.metadata import BoundedFloat, ModelMetadata
 from .serving.prediction import Matrix, Predictions
 
@@ -106,13 +105,11 @@ class Predictor:
             probabilities=[{negative: 1.0 - p, positive: p} for p in positives],
         )
 
-    def explain(self, x: Matrix) -> Contributions:
-        """XGBoost's exact tree SHAP values of the rows of `x`: with the bias, they add up to the
-        margin of each class (of the positive class, for a binary model)."""
-        # strict_shape: always (rows, classes or 1, features + 1), the bias last.
-        values = self._booster.predict(xgb.DMatrix(x), pred_contribs=True, strict_shape=True)
-        labels = self._classes if values.shape[1] > 1 else self._classes[-1:]
-        return Contributions(labels, values[:, :, :-1], values[:, :, -1])
+    def explain(self, x: Matrix) -> Matrix:
+        """XGBoost's exact tree SHAP values of the rows of `x`, shaped (rows, classes, features +
+        1): per class (1: the positive one of a binary model), each feature's contribution to the
+        margin, and the bias last; they add up to the margin."""
+        return self._booster.predict(xgb.DMatrix(x), pred_contribs=True, strict_shape=True)
 
 
 def class_count(booster: xgb.Booster) -> int:

@@ -130,9 +130,8 @@ def assert_adds_up_to_the_margin(booster: xgb.Booster, predictor: Predictor, x: 
     """Per row and class, the contributions and the bias add up to XGBoost's raw margin."""
     margin = booster.predict(xgb.DMatrix(x), output_margin=True, strict_shape=True)
     explained = predictor.explain(x)
-    assert explained.values.shape == (*margin.shape, x.shape[1])
-    total = explained.values.sum(axis=2) + explained.bias
-    np.testing.assert_allclose(total, margin, rtol=1e-5, atol=1e-5)
+    assert explained.shape == (*margin.shape, x.shape[1] + 1)  # the bias last
+    np.testing.assert_allclose(explained.sum(axis=2), margin, rtol=1e-5, atol=1e-5)
 
 
 def test_contributions_and_bias_add_up_to_the_margin(
@@ -140,9 +139,6 @@ def test_contributions_and_bias_add_up_to_the_margin(
 ) -> None:
     predictor = Predictor.load(model_path, metadata, threads=1)
     assert_adds_up_to_the_margin(xgb.Booster(model_file=model_path), predictor, test_rows)
-    classes = metadata.classes or []
-    labels = predictor.explain(test_rows[:1]).labels
-    assert labels == (classes if len(classes) > 2 else classes[-1:])
 
 
 def test_a_multi_class_model_explains_each_class(test_rows: np.ndarray) -> None:
@@ -150,7 +146,7 @@ def test_a_multi_class_model_explains_each_class(test_rows: np.ndarray) -> None:
     booster = train(test_rows, labels, {"objective": "multi:softprob", "num_class": 3}, 5)
     predictor = Predictor(booster, CLASSES)
     assert_adds_up_to_the_margin(booster, predictor, test_rows)
-    assert predictor.explain(test_rows).labels == CLASSES
+    assert predictor.explain(test_rows).shape[1] == len(CLASSES)
 
 
 def test_explanations_leave_out_the_rounds_after_the_best(

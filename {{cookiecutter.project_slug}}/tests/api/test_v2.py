@@ -136,13 +136,16 @@ def bad_requests(row: Row) -> dict[str, tuple[Any, str]]:
         "text in the data": ({"inputs": [one | {"data": ["1.5"] * WIDTH}]}, "numbers"),
         "floats for an int datatype": ({"inputs": [one | {"datatype": "INT64"}]}, "integers"),
         "numbers for a bool datatype": ({"inputs": [one | {"datatype": "BOOL"}]}, "true or false"),
-        "ragged nested data": ({"inputs": [one | {"data": [[1.0], [1.0, 2.0]]}]}, "lengths"),
+        "ragged nested data": (
+            {"inputs": [one | {"data": [[1.0], [1.0, 2.0]]}]},
+            "rows of one length",
+        ),
         "missing input": ({"inputs": per_feature[1:]}, f"missing input '{first}'"),
         "unknown input": ({"inputs": [one | {"shape": [WIDTH, 1]}]}, "unknown input"),
         "same input twice": ({"inputs": [*per_feature, per_feature[0]]}, "same name"),
         "rows of different counts": (
             {"inputs": [per_feature[0] | {"shape": [2], "data": [1.0, 2.0]}, *per_feature[1:]]},
-            "different numbers of rows",
+            "of the same N",
         ),
         "no inputs": ({"inputs": []}, "inputs"),
         "no rows": ({"inputs": [one | {"shape": [0, WIDTH], "data": []}]}, "0"),

@@ -1,14 +1,15 @@
-"""POST /explain: each feature's contribution to each row's prediction, from the predictor's
-optional `explain` method (XGBoost's exact tree SHAP values); a model without one is a 501."""
+"""POST /explain: per row, each feature's contribution to the model's raw score, from the
+predictor's optional `explain` method (XGBoost's exact tree SHAP values); else a 501."""
 
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..serving.explanation import Contributions
 from ..serving.loader import LoadedModel
 from ..serving.prediction import Matrix, to_matrix
 from .body import WIDTH, PredictBody
@@ -18,20 +19,20 @@ from .routes import INVALID, NOT_READY, PREDICT_BODY
 from .schemas import ErrorResponse
 
 router = APIRouter()
-NOT_IMPLEMENTED: dict[int | str, dict[str, Any]] = {
+UNSUPPORTED: dict[int | str, dict[str, Any]] = {
     501: {"model": ErrorResponse, "description": "The model offers no explanations."}
 }
 
 
 class Explanation(BaseModel):
     bias: float = Field(description="The raw score before any feature's contribution.")
-    contributions: dict[str, float] = Field(description="Each feature's share of the raw score.")
+    contributions: dict[str, float]
 
 
 class ExplainResponse(BaseModel):
     explanations: list[dict[str, Explanation]] = Field(
-        description="Per row, per score explained (each class of a multi-class model, the "
-        "positive class of a binary one): the contributions and the bias add up to the score."
+        description="Per row, per score (each class of a multi-class model, the positive class of "
+        "a binary one): the contributions and the bias add up to the model's raw score."
     )
     model_name: str
     model_version: str
@@ -41,24 +42,25 @@ class ExplainResponse(BaseModel):
 async def explain_matrix(model: LoadedModel, x: Matrix) -> list[dict[str, Explanation]]:
     explain = getattr(model.predictor, "explain", None)
     if explain is None:
-        raise HTTPException(
-            501, f"the {model.metadata.framework} predictor has no explain method to call"
-        )
+        framework = model.metadata.framework
+        raise HTTPException(501, f"the {framework} predictor has no explain method to call")
     # Exact tree SHAP takes far longer than a prediction, and than the hop to a thread.
-    result: Contributions = await run_in_threadpool(explain, x)
+    values: npt.NDArray[np.floating] = await run_in_threadpool(explain, x)
+    classes = model.metadata.classes or [""]
+    labels = classes if values.shape[1] > 1 else classes[-1:]
     names = [name for name, _ in FIELDS]
     return [
         {
-            label: Explanation(bias=bias, contributions=dict(zip(names, values, strict=True)))
-            for label, values, bias in zip(result.labels, row_values, row_bias, strict=True)
+            label: Explanation(
+                bias=scores[-1], contributions=dict(zip(names, scores[:-1], strict=True))
+            )
+            for label, scores in zip(labels, row, strict=True)
         }
-        for row_values, row_bias in zip(result.values.tolist(), result.bias.tolist(), strict=True)
+        for row in values.tolist()
     ]
 
 
-@router.post(
-    "/explain", responses=NOT_READY | INVALID | NOT_IMPLEMENTED, openapi_extra=PREDICT_BODY
-)
+@router.post("/explain", responses=NOT_READY | INVALID | UNSUPPORTED, openapi_extra=PREDICT_BODY)
 async def explain(body: PredictBody, model: ModelDep, settings: SettingsDep) -> ExplainResponse:
     """Explain one or many rows: each feature's contribution to the model's raw score."""
     return ExplainResponse(

@@ -1,6 +1,5 @@
-"""What the standard inference protocols (v1.py: KServe V1, v2.py: the Open Inference Protocol)
-share: their error body, the model named in the path, and rows checked as the service checks them.
-"""
+"""What the inference protocols (v1.py: KServe V1, v2.py: Open Inference Protocol) share: their
+error body, the model the path names, the body, and positional rows checked as Features checks."""
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -18,13 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..predictor import Features
 from ..serving.loader import LoadedModel, ModelNotReadyError
 from ..serving.prediction import Matrix
-from .body import WIDTH, read_body
+from .body import read_body
 from .deps import ModelDep, SettingsDep
 from .errors import clip, field_name
 
 FIELDS = list(Features.model_fields.items())
-# A row as a tuple of Features' field types with their constraints; lax, as a tensor's numbers
-# are floats and 3.0 is a valid int.
+# A row as a tuple of Features' types and constraints; lax, since a tensor's 3.0 is a valid int.
 ROWS: TypeAdapter[list[tuple[Any, ...]]] = TypeAdapter(
     list[tuple[tuple(field.rebuild_annotation() for _, field in FIELDS)]]  # type: ignore[arg-type, misc]
 )
@@ -32,8 +30,8 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 class ProtocolRoute(APIRoute):
-    """A route whose errors are the protocols' `{"error": "..."}`, with the status the service
-    gives them elsewhere (FastAPI's "Custom Request and APIRoute class" pattern)."""
+    """A route whose errors are `{"error": "..."}`, with the status that the service gives them
+    elsewhere (FastAPI's "Custom Request and APIRoute class" pattern)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -42,19 +40,16 @@ class ProtocolRoute(APIRoute):
             try:
                 return await handler(request)
             except StarletteHTTPException as error:
-                return protocol_error(error.status_code, error.detail, error.headers)
+                body, status, headers = (
+                    {"error": clip(error.detail)},
+                    error.status_code,
+                    error.headers,
+                )
+                return JSONResponse(body, status, headers)
             except ModelNotReadyError as error:
-                return protocol_error(503, str(error) or "the model is not loaded yet")
+                return JSONResponse({"error": str(error) or "the model is not loaded yet"}, 503)
 
         return handle
-
-
-def protocol_error(status: int, message: str, headers: Any = None) -> JSONResponse:
-    return JSONResponse({"error": clip(message)}, status_code=status, headers=headers)
-
-
-def bad_request(message: str) -> HTTPException:
-    return HTTPException(400, message)
 
 
 async def get_named_model(
@@ -73,16 +68,15 @@ NamedModelDep = Annotated[LoadedModel, Depends(get_named_model)]
 
 
 def json_body(schema: type[Body]) -> Any:
-    """A dependency reading the body within its size limit and validating it in one pass, as
-    body.py does for /predict; a 400 names the field."""
+    """A dependency that reads the body within its size limit and validates it in one pass, as
+    body.py does for /predict."""
 
     async def read(request: Request, settings: SettingsDep) -> Body:
-        body = await read_body(request, settings.max_body_bytes)
         try:
-            return schema.model_validate_json(body)
+            return schema.model_validate_json(await read_body(request, settings.max_body_bytes))
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
-            raise bad_request(f"{field_name(problem['loc'])}: {problem['msg']}") from None
+            raise HTTPException(400, f"{field_name(problem['loc'])}: {problem['msg']}") from None
 
     return Depends(read)
 
@@ -92,18 +86,16 @@ def as_array(data: list[Any], kinds: str, what: str) -> npt.NDArray[Any]:
     try:
         array = np.asarray(data)
     except ValueError:
-        message = f"{what}: rows of different lengths, or values that are not numbers"
-        raise bad_request(message) from None
+        array = np.asarray(None)  # rows of different lengths
     if array.dtype.kind not in kinds:
-        wanted = "true or false" if kinds == "b" else "integers" if "f" not in kinds else "numbers"
-        raise bad_request(f"{what}: the values must be {wanted}")
+        wanted = "true or false" if kinds == "b" else "numbers" if "f" in kinds else "integers"
+        raise HTTPException(400, f"{what}: the values must be {wanted}, in rows of one length")
     return array
 
 
-def fast_bounds() -> tuple[Matrix, Matrix, npt.NDArray[np.bool_]] | None:
-    """Each column's bounds, and which columns are ints, when Features' fields have no other
-    constraint: then a whole matrix can be checked at once."""
-    low, high = np.full(WIDTH, -np.inf), np.full(WIDTH, np.inf)
+def bounds() -> tuple[Matrix, Matrix, npt.NDArray[np.bool_]] | None:
+    """Each column's bounds, and which hold ints, when Features' fields have no other constraint."""
+    low, high = np.full(len(FIELDS), -np.inf), np.full(len(FIELDS), np.inf)
     for column, (_, field) in enumerate(FIELDS):
         for rule in field.metadata:
             if isinstance(rule, Ge):
@@ -115,23 +107,20 @@ def fast_bounds() -> tuple[Matrix, Matrix, npt.NDArray[np.bool_]] | None:
     return low, high, np.array([field.annotation is int for _, field in FIELDS])
 
 
-BOUNDS = fast_bounds()
+BOUNDS = bounds()
 
 
 def check_rows(x: Matrix, max_rows: int) -> Matrix:
-    """`x` if Features' fields accept every value, else a 400 naming the first they refuse.
-
-    A matrix within the bounds passes in one vectorized check; any other goes through pydantic,
-    which decides (and names the problem): a positional body is never parsed by name.
-    """
+    """`x`, or a 400 naming the first value that Features' fields refuse. A matrix within the
+    bounds passes in one vectorized check, never parsed by name; any other goes to pydantic."""
     if not 0 < len(x) <= max_rows:
-        raise bad_request(f"from 1 to {max_rows} rows per request, got {len(x)}")
+        raise HTTPException(400, f"from 1 to {max_rows} rows per request, got {len(x)}")
     if BOUNDS is not None:
         low, high, ints = BOUNDS
         whole = x[:, ints]
         if (
             np.isfinite(x).all()
-            and (x >= low).all()
+            and (low <= x).all()
             and (x <= high).all()
             and (whole == np.round(whole)).all()
         ):
@@ -141,5 +130,5 @@ def check_rows(x: Matrix, max_rows: int) -> Matrix:
     except ValidationError as error:
         problem = error.errors(include_url=False)[0]
         row, column = problem["loc"][:2]
-        raise bad_request(f"row {row}, {FIELDS[int(column)][0]}: {problem['msg']}") from None
+        raise HTTPException(400, f"row {row}, {FIELDS[int(column)][0]}: {problem['msg']}") from None
     return x

@@ -1,14 +1,13 @@
 """KServe's V1 inference protocol:
 https://kserve.github.io/website/docs/concepts/architecture/data-plane/v1-protocol
 
-Instances are rows as lists of numbers in the order of `Features`, or as objects that name each
-feature (validated as /predict validates them).
+Each instance is a row of numbers in the order of `Features`, or an object naming each feature.
 """
 
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ..predictor import Features
@@ -18,7 +17,7 @@ from .deps import BatcherDep, MetricsDep, SettingsDep
 from .errors import field_name
 from .explain import Explanation, explain_matrix
 from .inference import predict_matrix
-from .protocols import NamedModelDep, ProtocolRoute, as_array, bad_request, check_rows, json_body
+from .protocols import NamedModelDep, ProtocolRoute, as_array, check_rows, json_body
 
 router = APIRouter(prefix="/v1/models", route_class=ProtocolRoute, tags=["KServe V1"])
 NAMED_ROWS = TypeAdapter(list[Features])
@@ -26,11 +25,6 @@ NAMED_ROWS = TypeAdapter(list[Features])
 
 class V1Request(BaseModel):
     instances: list[Any] = Field(min_length=1)
-
-
-class ModelStatus(BaseModel):
-    name: str
-    ready: bool
 
 
 class V1Predictions(BaseModel):
@@ -50,17 +44,20 @@ def instances_matrix(instances: list[Any], max_rows: int) -> Matrix:
             x = to_matrix(NAMED_ROWS.validate_python(instances), WIDTH)
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
-            raise bad_request(f"instances{field_name(problem['loc'])}: {problem['msg']}") from None
+            message = f"instances{field_name(problem['loc'])}: {problem['msg']}"
+            raise HTTPException(400, message) from None
     else:
         x = as_array(instances, "fiu", "instances").astype(np.float64)
         if x.ndim != 2 or x.shape[1] != WIDTH:
-            raise bad_request(f"instances: each row must be {WIDTH} numbers, or name each feature")
+            raise HTTPException(
+                400, f"instances: each must be {WIDTH} numbers, or name each feature"
+            )
     return check_rows(x, max_rows)
 
 
 @router.get("/{name}")
-async def model_status(_: NamedModelDep, settings: SettingsDep) -> ModelStatus:
-    return ModelStatus(name=settings.model_name, ready=True)
+async def model_status(_: NamedModelDep, settings: SettingsDep) -> dict[str, Any]:
+    return {"name": settings.model_name, "ready": True}
 
 
 @router.post("/{name}:predict")
