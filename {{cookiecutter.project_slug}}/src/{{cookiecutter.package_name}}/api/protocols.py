@@ -52,6 +52,11 @@ class ProtocolRoute(APIRoute):
         return handle
 
 
+def bad(message: str) -> HTTPException:
+    """A 400: a bad request, in the protocols' words."""
+    return HTTPException(400, message)
+
+
 async def get_named_model(
     name: str, request: Request, settings: SettingsDep, model: ModelDep
 ) -> LoadedModel:
@@ -76,7 +81,7 @@ def json_body(schema: type[Body]) -> Any:
             return schema.model_validate_json(await read_body(request, settings.max_body_bytes))
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
-            raise HTTPException(400, f"{field_name(problem['loc'])}: {problem['msg']}") from None
+            raise bad(f"{field_name(problem['loc'])}: {problem['msg']}") from None
 
     return Depends(read)
 
@@ -89,7 +94,7 @@ def as_array(data: list[Any], kinds: str, what: str) -> npt.NDArray[Any]:
         array = np.asarray(None)  # rows of different lengths
     if array.dtype.kind not in kinds:
         wanted = "true or false" if kinds == "b" else "numbers" if "f" in kinds else "integers"
-        raise HTTPException(400, f"{what}: the values must be {wanted}, in rows of one length")
+        raise bad(f"{what}: the values must be {wanted}, in rows of one length")
     return array
 
 
@@ -114,7 +119,7 @@ def check_rows(x: Matrix, max_rows: int) -> Matrix:
     """`x`, or a 400 naming the first value that Features' fields refuse. A matrix within the
     bounds passes in one vectorized check, never parsed by name; any other goes to pydantic."""
     if not 0 < len(x) <= max_rows:
-        raise HTTPException(400, f"from 1 to {max_rows} rows per request, got {len(x)}")
+        raise bad(f"from 1 to {max_rows} rows per request, got {len(x)}")
     if BOUNDS is not None:
         low, high, ints = BOUNDS
         whole = x[:, ints]
@@ -130,5 +135,5 @@ def check_rows(x: Matrix, max_rows: int) -> Matrix:
     except ValidationError as error:
         problem = error.errors(include_url=False)[0]
         row, column = problem["loc"][:2]
-        raise HTTPException(400, f"row {row}, {FIELDS[int(column)][0]}: {problem['msg']}") from None
+        raise bad(f"row {row}, {FIELDS[int(column)][0]}: {problem['msg']}") from None
     return x

@@ -7,7 +7,7 @@ Each instance is a row of numbers in the order of `Features`, or an object namin
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ..predictor import Features
@@ -17,7 +17,7 @@ from .deps import BatcherDep, MetricsDep, SettingsDep
 from .errors import field_name
 from .explain import Explanation, explain_matrix
 from .inference import predict_matrix
-from .protocols import NamedModelDep, ProtocolRoute, as_array, check_rows, json_body
+from .protocols import NamedModelDep, ProtocolRoute, as_array, bad, check_rows, json_body
 
 router = APIRouter(prefix="/v1/models", route_class=ProtocolRoute, tags=["KServe V1"])
 NAMED_ROWS = TypeAdapter(list[Features])
@@ -45,13 +45,11 @@ def instances_matrix(instances: list[Any], max_rows: int) -> Matrix:
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
             message = f"instances{field_name(problem['loc'])}: {problem['msg']}"
-            raise HTTPException(400, message) from None
+            raise bad(message) from None
     else:
         x = as_array(instances, "fiu", "instances").astype(np.float64)
         if x.ndim != 2 or x.shape[1] != WIDTH:
-            raise HTTPException(
-                400, f"instances: each must be {WIDTH} numbers, or name each feature"
-            )
+            raise bad(f"instances: each must be {WIDTH} numbers, or name each feature")
     return check_rows(x, max_rows)
 
 

@@ -11,14 +11,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import structlog
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ..serving.loader import LoadedModel
 from ..serving.prediction import Matrix
 from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
 from .inference import predict_matrix
-from .protocols import FIELDS, NamedModelDep, ProtocolRoute, as_array, check_rows, json_body
+from .protocols import FIELDS, NamedModelDep, ProtocolRoute, as_array, bad, check_rows, json_body
 
 router = APIRouter(prefix="/v2", route_class=ProtocolRoute, tags=["Open Inference Protocol"])
 # Each datatype an input may have, with the numpy dtype kinds that its JSON values give.
@@ -75,32 +75,26 @@ def to_matrix(inputs: list[TensorData]) -> Matrix:
     for tensor in inputs:
         what = f"input {tensor.name!r}"
         if tensor.datatype not in DATATYPES:
-            raise HTTPException(
-                400, f"{what}: datatype {tensor.datatype!r} is not in {[*DATATYPES]}"
-            )
+            raise bad(f"{what}: datatype {tensor.datatype!r} is not in {[*DATATYPES]}")
         array = as_array(tensor.data, DATATYPES[tensor.datatype], what)
         if min(tensor.shape, default=0) < 0 or math.prod(tensor.shape) != array.size:
-            raise HTTPException(
-                400, f"{what}: shape {tensor.shape} does not fit {array.size} values"
-            )
+            raise bad(f"{what}: shape {tensor.shape} does not fit {array.size} values")
         arrays[tensor.name] = array.reshape(tensor.shape)
     if len(arrays) < len(inputs):
-        raise HTTPException(400, "two inputs have the same name")
+        raise bad("two inputs have the same name")
     first = next(iter(arrays.values()))
     if len(inputs) == 1 and first.ndim == 2 and first.shape[1] == len(NAMES):
         return first.astype(np.float64)
     if unknown := sorted(arrays.keys() - set(NAMES)):
-        raise HTTPException(
-            400, f"unknown input {unknown[0]!r}: give [N, {len(NAMES)}] or per feature"
-        )
+        raise bad(f"unknown input {unknown[0]!r}: give [N, {len(NAMES)}] or per feature")
     if missing := [name for name in NAMES if name not in arrays]:
-        raise HTTPException(400, f"missing input {missing[0]!r}")
+        raise bad(f"missing input {missing[0]!r}")
     columns = [arrays[name] for name in NAMES]
     if (
         any(c.ndim not in (1, 2) or c.size != len(c) for c in columns)
         or len(set(map(len, columns))) > 1
     ):
-        raise HTTPException(400, "each feature's input must be [N] or [N, 1], of the same N")
+        raise bad("each feature's input must be [N] or [N, 1], of the same N")
     return np.column_stack(columns).astype(np.float64)
 
 
@@ -155,7 +149,7 @@ async def infer(
     available = outputs_of(model)
     wanted = [output.name for output in body.outputs or []] or list(available)
     if unknown := [name for name in wanted if name not in available]:
-        raise HTTPException(400, f"unknown output {unknown[0]!r}: the model gives {[*available]}")
+        raise bad(f"unknown output {unknown[0]!r}: the model gives {[*available]}")
     x = check_rows(to_matrix(body.inputs), settings.max_rows)
     result = await predict_matrix(x, model, settings, batcher, metrics)
     classes = model.metadata.classes or []
