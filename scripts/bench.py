@@ -338,6 +338,7 @@ def main() -> None:
                     service_urls[0] + "/v2/models/model-service/infer", v2_batch, c,
                     service_urls[0] + "/metrics",
                 )  # fmt: skip
+            for c in (1, 32):
                 targets["service", "micro", c] = Target(
                     service_urls[MICRO_BATCH_ROWS] + "/predict", single, c,
                     service_urls[MICRO_BATCH_ROWS] + "/metrics",
