@@ -1,5 +1,5 @@
 """POST /explain: per row, each feature's contribution to the model's raw score, from the
-predictor's optional `explain` method (XGBoost's exact tree SHAP values); else a 501."""
+predictor's optional `explain` method (for a tree model, its exact tree SHAP values); else a 501."""
 
 from typing import Any
 

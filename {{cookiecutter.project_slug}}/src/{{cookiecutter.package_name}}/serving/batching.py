@@ -3,8 +3,8 @@
 A tree model's predict call costs nearly as much for one row as for dozens. Requests read in the
 same turn of the event loop queue here, and one call predicts all their rows; each caller gets
 its own slice back. A lone client's request is predicted in the turn it arrived: nothing waits.
-To remove it, delete this module and the lines that use it in app.py, api/deps.py and
-api/routes.py.
+To remove it, delete this module and the lines that use it in app.py, api/deps.py,
+api/inference.py and the routes that hand the batcher to it.
 """
 
 import asyncio
