@@ -11,6 +11,7 @@ from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from ..conftest import FEATURES, Row, varied_rows
+from .test_v2 import assert_error
 
 
 @pytest.fixture
@@ -59,9 +60,7 @@ def test_a_bad_request_is_a_400_naming_the_problem(
     response = (
         client.post(path, content=body) if isinstance(body, bytes) else client.post(path, json=body)
     )
-    assert response.status_code == 400
-    assert list(response.json()) == ["error"]
-    assert words in response.json()["error"]
+    assert_error(response, 400, words)
 
 
 def test_too_many_rows_is_a_400(

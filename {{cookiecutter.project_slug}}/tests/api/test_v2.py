@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
@@ -121,6 +122,13 @@ def test_predictions_count_in_the_model_metrics(client: TestClient, name: str, r
     assert "model_predictions_total 7.0" in client.get("/metrics").text
 
 
+def assert_error(response: Response, status: int, words: str) -> None:
+    """The protocols' error: `{"error": "..."}` with `status`, the message naming `words`."""
+    assert response.status_code == status
+    assert list(response.json()) == ["error"]
+    assert words in response.json()["error"]
+
+
 def bad_requests(row: Row) -> dict[str, tuple[Any, str]]:
     """Bodies, each with the words its error names."""
     one = matrix_input([row])
@@ -162,10 +170,7 @@ def test_a_bad_request_is_a_400_naming_the_problem(
     client: TestClient, name: str, row: Row, case: str
 ) -> None:
     body, words = bad_requests(row)[case]
-    response = client.post(f"/v2/models/{name}/infer", json=body)
-    assert response.status_code == 400
-    assert list(response.json()) == ["error"]
-    assert words in response.json()["error"]
+    assert_error(client.post(f"/v2/models/{name}/infer", json=body), 400, words)
 
 
 def test_invalid_json_too_many_rows_and_a_large_body(
