@@ -2,7 +2,7 @@
 error body, the model the path names, the body, and positional rows checked as Features checks."""
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,6 @@ FIELDS = list(Features.model_fields.items())
 ROWS: TypeAdapter[list[tuple[Any, ...]]] = TypeAdapter(
     list[tuple[tuple(field.rebuild_annotation() for _, field in FIELDS)]]  # type: ignore[arg-type, misc]
 )
-Body = TypeVar("Body", bound=BaseModel)
 
 
 class ProtocolRoute(APIRoute):
@@ -72,11 +71,11 @@ async def get_named_model(
 NamedModelDep = Annotated[LoadedModel, Depends(get_named_model)]
 
 
-def json_body(schema: type[Body]) -> Any:
+def json_body(schema: type[BaseModel]) -> Any:
     """A dependency that reads the body within its size limit and validates it in one pass, as
     body.py does for /predict."""
 
-    async def read(request: Request, settings: SettingsDep) -> Body:
+    async def read(request: Request, settings: SettingsDep) -> BaseModel:
         try:
             return schema.model_validate_json(await read_body(request, settings.max_body_bytes))
         except ValidationError as error:
