@@ -40,6 +40,10 @@ def test_bench_reports_the_service_against_its_limits() -> None:
     ):
         assert reference in report
     assert "micro-batching on, 1 row, concurrency 32" in report
+    v2 = r"^the Open Inference Protocol \(V2\), 100 rows as one tensor, concurrency 32: \d+\.\d+x"
+    assert re.search(v2, report, re.M)
+    v2_row = r"^  v2 batch, micro-batching off, concurrency 32 .* 100\.0 rows a call$"
+    assert re.search(v2_row, report, re.M)
     assert re.search(r"^micro-batching on, 1 row, concurrency 1: p50 \d+\.\d+ ms", report, re.M)
     instead = (
         r"^with the predictor's time as t_model instead: .* single \d+%, batch \d+%, "

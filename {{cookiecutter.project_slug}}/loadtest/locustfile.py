@@ -9,6 +9,8 @@ Environment:
                       the service's model path setting (`make loadtest` reads it, .env
                       included); the rows are drawn from the metadata file beside that model
     BATCH_ROWS        rows in each batch request (default 20)
+    PROTOCOL          predict (default): POST /predict with named rows; v2: the same rows as
+                      one [N, F] tensor to the Open Inference Protocol's /v2/models/NAME/infer
     P95_MS            target for the p95 latency of predict requests, in ms (default 100)
     MAX_ERROR_RATIO   target for the share of failed predict requests (default 0.01)
 The run exits non-zero when a target is missed.
@@ -30,6 +32,9 @@ MODEL_PATH_SETTING = "{{ cookiecutter.env_prefix }}MODEL_PATH"
 MODEL_PATH = Path(os.environ.get(MODEL_PATH_SETTING, "{{ cookiecutter._model_file[cookiecutter.model_framework] }}"))
 METADATA_PATH = MODEL_PATH.with_suffix(".metadata.json")
 BATCH_ROWS = int(os.environ.get("BATCH_ROWS", "20"))
+PROTOCOL = os.environ.get("PROTOCOL", "predict")
+if PROTOCOL not in ("predict", "v2"):
+    raise SystemExit(f"PROTOCOL must be predict or v2, not {PROTOCOL!r}")
 P95_MS = float(os.environ.get("P95_MS", "100"))
 MAX_ERROR_RATIO = float(os.environ.get("MAX_ERROR_RATIO", "0.01"))
 READY_TIMEOUT_SECONDS = 60
@@ -77,20 +82,26 @@ class ModelUser(HttpUser):
 
     def on_start(self) -> None:
         wait_until_ready(self.host or "")
+        if PROTOCOL == "v2":  # its path names the model
+            with urllib.request.urlopen(f"{self.host}/model", timeout=5) as answer:  # noqa: S310
+                self.infer_path = f"/v2/models/{json.load(answer)['name']}/infer"
+
+    def post(self, rows: list[dict[str, float | int]], label: str) -> None:
+        if PROTOCOL == "predict":
+            self.client.post("/predict", json={"instances": rows}, name=f"/predict {label}")
+            return
+        data = [value for row in rows for value in row.values()]  # in the metadata's order
+        tensor = {"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64"}
+        body = {"inputs": [tensor | {"data": data}]}
+        self.client.post(self.infer_path, json=body, name=f"/v2 infer {label}")
 
     @task(9)
     def predict_one_row(self) -> None:
-        self.client.post(
-            "/predict", json={"instances": [self.sampler.row()]}, name="/predict 1 row"
-        )
+        self.post([self.sampler.row()], "1 row")
 
     @task(1)
     def predict_a_batch(self) -> None:
-        self.client.post(
-            "/predict",
-            json={"instances": self.sampler.rows(BATCH_ROWS)},
-            name=f"/predict {BATCH_ROWS} rows",
-        )
+        self.post(self.sampler.rows(BATCH_ROWS), f"{BATCH_ROWS} rows")
 
 
 @events.quitting.add_listener  # type: ignore[untyped-decorator]

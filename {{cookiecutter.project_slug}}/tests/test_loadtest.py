@@ -34,6 +34,7 @@ def locust(
     p95_ms: str,
     max_error_ratio: str = "0",
     batch_rows: str = "20",
+    protocol: str = "predict",
 ) -> subprocess.CompletedProcess[str]:
     results.mkdir()
     return subprocess.run(
@@ -49,6 +50,7 @@ def locust(
             "P95_MS": p95_ms,
             "MAX_ERROR_RATIO": max_error_ratio,
             "BATCH_ROWS": batch_rows,
+            "PROTOCOL": protocol,
         },
         capture_output=True,
         text=True,
@@ -72,6 +74,18 @@ def test_load_test_meets_generous_targets(
     assert (tmp_path / "results" / "report.html").stat().st_size > 0
     # Every row the load test sent was valid: the service answered each with a prediction.
     assert not [line for line in service.events("request")[earlier:] if line["status"] != 200]
+
+
+def test_the_load_test_can_send_the_same_rows_over_the_open_inference_protocol(
+    service: Gunicorn, model_path: Path, tmp_path: Path
+) -> None:
+    result = locust(service, model_path, tmp_path / "results", p95_ms="10000", protocol="v2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with (tmp_path / "results" / "stats_stats.csv").open() as stats:
+        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    assert set(rows) == {"/v2 infer 1 row", "/v2 infer 20 rows", "Aggregated"}
+    assert int(rows["Aggregated"]["Request Count"]) > 0
+    assert int(rows["Aggregated"]["Failure Count"]) == 0
 
 
 def test_load_test_fails_an_impossible_latency_target(

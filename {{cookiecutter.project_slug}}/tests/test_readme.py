@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.predictor import Predictor
 from {{ cookiecutter.package_name }}.serving.loader import load_model
 from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
 
@@ -63,7 +64,8 @@ def test_the_authentication_example_guards_every_route(
         assert client.get("/model", headers={"X-API-Key": "secret"}).status_code == 200
 
 
-def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Path) -> None:
+def run_example(marker: str, tmp_path: Path, model_path: Path) -> tuple[str, str]:
+    """The README's shell block that holds `marker`, and what it printed against the service."""
     # In a shell as the reader's: without this project's virtualenv, whose python is no help.
     venv_bin = Path(sys.prefix) / "bin"
     path = os.pathsep.join(
@@ -72,7 +74,7 @@ def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Pa
     bash = shutil.which("bash", path=path)
     if bash is None or not all(shutil.which(tool, path=path) for tool in ("curl", "python3")):
         pytest.skip("the example needs bash, curl and python3")
-    (example,) = [block for block in shell_blocks() if "localhost:8000/predict" in block]
+    (example,) = [block for block in shell_blocks() if marker in block]
     server = start_gunicorn(tmp_path, model_path, workers=1)
     try:
         server.wait_for_ready_workers(1)
@@ -87,6 +89,27 @@ def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Pa
     finally:
         assert stop(server) == 0
     assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
+    return example, result.stdout
+
+
+def test_the_predict_example_returns_a_prediction(tmp_path: Path, model_path: Path) -> None:
+    _, output = run_example("localhost:8000/predict", tmp_path, model_path)
+    answer = json.loads(output)
     assert len(answer["predictions"]) == 1
     assert answer["model_version"]
+
+
+def test_the_protocol_examples_answer_without_an_error(tmp_path: Path, model_path: Path) -> None:
+    example, output = run_example("/v2/models/", tmp_path, model_path)
+    answers, text = [], output.strip()
+    while text:  # curl prints each JSON answer without a newline
+        answer, end = json.JSONDecoder().raw_decode(text)
+        answers.append(answer)
+        text = text[end:].strip()
+    assert len(answers) == len(re.findall(r"^curl ", example, re.MULTILINE))
+    # Only KServe V1's :explain may fail: with a 501, for a predictor that offers no explain.
+    unexplained = f"the {Predictor.framework} predictor has no explain method to call"
+    expected = [] if hasattr(Predictor, "explain") else [unexplained]
+    assert [answer["error"] for answer in answers if "error" in answer] == expected
+    (inference,) = [answer for answer in answers if "id" in answer]
+    assert inference["id"] == "1"

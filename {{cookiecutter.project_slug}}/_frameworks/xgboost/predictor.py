@@ -95,6 +95,12 @@ class Predictor:
             probabilities=[{negative: 1.0 - p, positive: p} for p in positives],
         )
 
+    def explain(self, x: Matrix) -> Matrix:
+        """XGBoost's exact tree SHAP values of the rows of `x`, shaped (rows, classes, features +
+        1): per class (1: the positive one of a binary model), each feature's contribution to the
+        margin, and the bias last; they add up to the margin."""
+        return self._booster.predict(xgb.DMatrix(x), pred_contribs=True, strict_shape=True)
+
 
 def class_count(booster: xgb.Booster) -> int:
     """How many classes the booster gives a probability for, read from its objective."""

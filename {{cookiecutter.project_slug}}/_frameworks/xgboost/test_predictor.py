@@ -124,3 +124,42 @@ def test_early_stopping_serves_the_best_round_as_xgboost_does(
     assert result.probabilities is not None
     served = [p["second"] for p in result.probabilities]
     np.testing.assert_allclose(served, model.predict_proba(test_rows)[:, 1], rtol=1e-6)
+
+
+def assert_adds_up_to_the_margin(booster: xgb.Booster, predictor: Predictor, x: np.ndarray) -> None:
+    """Per row and class, the contributions and the bias add up to XGBoost's raw margin."""
+    margin = booster.predict(xgb.DMatrix(x), output_margin=True, strict_shape=True)
+    explained = predictor.explain(x)
+    assert explained.shape == (*margin.shape, x.shape[1] + 1)  # the bias last
+    np.testing.assert_allclose(explained.sum(axis=2), margin, rtol=1e-5, atol=1e-5)
+
+
+def test_contributions_and_bias_add_up_to_the_margin(
+    model_path: Path, metadata: ModelMetadata, test_rows: np.ndarray
+) -> None:
+    predictor = Predictor.load(model_path, metadata, threads=1)
+    assert_adds_up_to_the_margin(xgb.Booster(model_file=model_path), predictor, test_rows)
+
+
+def test_a_multi_class_model_explains_each_class(test_rows: np.ndarray) -> None:
+    labels = np.arange(len(test_rows)) % 3
+    booster = train(test_rows, labels, {"objective": "multi:softprob", "num_class": 3}, 5)
+    predictor = Predictor(booster, CLASSES)
+    assert_adds_up_to_the_margin(booster, predictor, test_rows)
+    assert predictor.explain(test_rows).shape[1] == len(CLASSES)
+
+
+def test_explanations_leave_out_the_rounds_after_the_best(
+    metadata: ModelMetadata, test_rows: np.ndarray, tmp_path: Path
+) -> None:
+    labels = np.random.default_rng(0).integers(0, 2, len(test_rows))
+    model = xgb.XGBClassifier(n_estimators=60, early_stopping_rounds=3, learning_rate=0.5)
+    half = len(test_rows) // 2
+    model.fit(
+        test_rows[:half], labels[:half], eval_set=[(test_rows[half:], labels[half:])], verbose=False
+    )
+    model.get_booster().save_model(tmp_path / "stopped.ubj")
+    binary = metadata.model_copy(update={"classes": CLASSES[:2]})
+    predictor = Predictor.load(tmp_path / "stopped.ubj", binary, threads=1)
+    best = model.get_booster()[: model.best_iteration + 1]
+    assert_adds_up_to_the_margin(best, predictor, test_rows)

@@ -18,6 +18,7 @@ from .api.schemas import ErrorResponse, PredictRequest
 from .observability.logs import configure_logging
 from .observability.metrics import ModelMetrics, ProcessMetrics, instrument
 from .observability.middleware import RequestContextMiddleware
+from .protocols import explain, v1, v2
 from .serving.batching import MicroBatcher
 from .serving.loader import ModelLoadError, load_model
 from .settings import Settings
@@ -84,6 +85,10 @@ def create_app(
     app.state.settings, app.state.model_metrics = settings, model_metrics
     app.state.model = app.state.batcher = None  # until the lifespan has loaded the model
     app.include_router(router)
+    app.include_router(explain.router)
+    if settings.protocol_routes:
+        app.include_router(v1.router)
+        app.include_router(v2.router)
     in_flight = instrument(app, registry)
     app.add_middleware(RequestContextMiddleware, in_flight=in_flight)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]

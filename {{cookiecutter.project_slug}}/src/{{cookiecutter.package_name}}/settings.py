@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     """Port to listen on."""
     openapi_docs: bool = True
     """Serve /openapi.json, /docs and /redoc (off in the Kubernetes base, on in dev)."""
+    protocol_routes: bool = True
+    """Serve the KServe V1 and Open Inference Protocol (V2) routes beside /predict."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of log lines to print."""
     log_format: Literal["auto", "json", "console"] = "auto"

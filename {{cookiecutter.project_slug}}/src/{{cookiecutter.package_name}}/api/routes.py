@@ -4,7 +4,11 @@ from typing import Any
 import structlog
 from fastapi import APIRouter
 
-from ..serving.prediction import predict_rows, to_matrix
+from ..observability.metrics import ModelMetrics
+from ..serving.batching import MicroBatcher
+from ..serving.loader import LoadedModel
+from ..serving.prediction import Matrix, Predictions, predict_rows, to_matrix
+from ..settings import Settings
 from .body import WIDTH, PredictBody
 from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
 from .schemas import ErrorResponse, ModelInfo, PredictResponse
@@ -30,6 +34,25 @@ PREDICT_BODY = {
 }
 
 
+async def predict_matrix(
+    x: Matrix,
+    model: LoadedModel,
+    settings: Settings,
+    batcher: MicroBatcher | None,
+    metrics: ModelMetrics,
+) -> Predictions:
+    """`x` predicted by the micro-batcher or inline: the one path of every prediction route."""
+    if batcher is not None and len(x) < settings.batch_max_rows:
+        result = await batcher.predict(x)  # the batcher times its own model calls
+    else:
+        start = time.perf_counter()
+        result = await predict_rows(model.predictor.predict, x, settings.inline_predict_max_rows)
+        metrics.observe_call(time.perf_counter() - start)
+        result.check_count(len(x))
+    metrics.observe_request(len(x))
+    return result
+
+
 @router.post("/predict", responses=NOT_READY | INVALID, openapi_extra=PREDICT_BODY)
 async def predict(
     body: PredictBody,
@@ -39,16 +62,8 @@ async def predict(
     metrics: MetricsDep,
 ) -> PredictResponse:
     """Predict one or many rows."""
-    rows = len(body.instances)
     x = to_matrix(body.instances, WIDTH)
-    if batcher is not None and rows < settings.batch_max_rows:
-        result = await batcher.predict(x)  # the batcher times its own model calls
-    else:
-        start = time.perf_counter()
-        result = await predict_rows(model.predictor.predict, x, settings.inline_predict_max_rows)
-        metrics.observe_call(time.perf_counter() - start)
-        result.check_count(rows)
-    metrics.observe_request(rows)
+    result = await predict_matrix(x, model, settings, batcher, metrics)
     return PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,
