@@ -4,6 +4,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter
 
+from ..monitoring.monitor import MonitorDep
 from ..serving.prediction import predict_rows, to_matrix
 from .body import WIDTH, PredictBody
 from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
@@ -32,11 +33,13 @@ PREDICT_BODY = {
 
 @router.post("/predict", responses=NOT_READY | INVALID, openapi_extra=PREDICT_BODY)
 async def predict(
+    *,  # FastAPI reads the parameters by name
     body: PredictBody,
     model: ModelDep,
     settings: SettingsDep,
     batcher: BatcherDep,
     metrics: MetricsDep,
+    monitor: MonitorDep,
 ) -> PredictResponse:
     """Predict one or many rows."""
     rows = len(body.instances)
@@ -49,6 +52,7 @@ async def predict(
         metrics.observe_call(time.perf_counter() - start)
         result.check_count(rows)
     metrics.observe_request(rows)
+    monitor.observe(x, result)
     return PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,
