@@ -121,12 +121,36 @@ def test_a_feature_saved_without_shares_is_left_out(described: ModelMetadata) ->
         assert value(registry, "model_input_bin_rows_total", feature=spec.name, bin="0") == 0
 
 
-def test_the_predict_route_counts_every_row_of_a_tracked_feature(
+def test_counts_reach_the_counters_at_most_once_per_flush_interval(
+    described: ModelMetadata, model: LoadedModel
+) -> None:
+    registry = CollectorRegistry()
+    drift = DriftMetrics(registry, features=1, flush_seconds=3600)
+    drift.set_model(described)
+    x = matrix(described, 10, seed=7)
+    result = model.predictor.predict(x)
+    first = described.features[0].name
+
+    def counted() -> float:
+        bins = range(len(described.summary[first].shares))
+        return sum(
+            value(registry, "model_input_bin_rows_total", feature=first, bin=str(b)) or 0
+            for b in bins
+        )
+
+    drift.observe(x, result)  # the first request is added at once
+    assert counted() == 10
+    drift.observe(x, result)
+    assert counted() == 10
+    drift.flush()
+    assert counted() == 20
+
+
+def test_the_predict_route_counts_the_rows_of_a_tracked_feature(
     client: TestClient, metadata: ModelMetadata
 ) -> None:
-    for seed in (5, 6):
-        rows = varied_rows(metadata, 7, seed)
-        assert client.post("/predict", json={"instances": rows}).status_code == 200
+    rows = varied_rows(metadata, 14, seed=5)
+    assert client.post("/predict", json={"instances": rows}).status_code == 200
     samples = [
         sample.value
         for family in text_string_to_metric_families(client.get("/metrics").text)
