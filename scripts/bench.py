@@ -9,7 +9,8 @@ run, never with absolute numbers: (a) the model's own in-process predict time (X
 `Booster.inplace_predict`, and the service's predictor for comparison), (b) a minimal ASGI app
 under the same server, which reads the body and returns constant JSON, (c) a bare Python process
 that imports the same libraries and loads the model, and (d) the minimal app of (b), also calling
-the model once per request on rows validated in advance. The last line reads
+the model once per request on rows validated in advance. The service also runs with its drift
+monitoring off, for the throughput ratio of monitoring on to off. The last line reads
 `single: N% of limit, batch: M% of limit`, where limit = 1 / (t_model + t_http), t_model from
 inplace_predict and t_http from (b).
 
@@ -42,6 +43,7 @@ SERVER_CPU, LOAD_CPU = "0", "1"
 Key = TypeVar("Key")
 BATCH_ROWS = 100
 MICRO_BATCH_ROWS = 64
+UNMONITORED = -1  # the service with its drift monitoring off (DRIFT_FEATURES=0)
 
 # (b) the minimal app: reads the body, calls `handle` (a no-op here), returns constant JSON.
 MINIMAL_APP = """
@@ -292,12 +294,14 @@ def main() -> None:
         servers = []
         try:
             service_urls = {}
-            for batching in (0, MICRO_BATCH_ROWS):
+            # Keyed by micro-batch rows; UNMONITORED: micro-batching off, drift counting off.
+            for batching in (0, MICRO_BATCH_ROWS, UNMONITORED):
                 port = free_port()
                 log = work / f"service-{batching}.log"
                 service_env = project_env(
                     MODEL_SERVICE_PORT=str(port), MODEL_SERVICE_LOG_FORMAT="json",
-                    MODEL_SERVICE_BATCH_MAX_ROWS=str(batching), WEB_CONCURRENCY="1",
+                    MODEL_SERVICE_BATCH_MAX_ROWS=str(max(batching, 0)), WEB_CONCURRENCY="1",
+                    MODEL_SERVICE_DRIFT_FEATURES="0" if batching == UNMONITORED else "10",
                 )  # fmt: skip
                 servers.append(serve([gunicorn, "--config", "gunicorn.conf.py"], project,
                                      service_env, log))  # fmt: skip
@@ -333,6 +337,9 @@ def main() -> None:
                     targets["service", name, c] = Target(
                         service_urls[0] + "/predict", script, c, service_urls[0] + "/metrics"
                     )
+                targets["unmonitored", name, 32] = Target(
+                    service_urls[UNMONITORED] + "/predict", script, 32
+                )
             for c in (1, 32):
                 targets["service", "v2 batch", c] = Target(
                     service_urls[0] + "/v2/models/model-service/infer", v2_batch, c,
@@ -355,6 +362,7 @@ def main() -> None:
     minimal_loads = loads_of("minimal")
     model_app_loads = loads_of("model")
     service_loads = loads_of("service")
+    unmonitored_loads = loads_of("unmonitored")
     t_http = {name: 1 / minimal_loads[name, 32].rps for name in ("single", "batch")}
 
     def limits(t: dict[int, float]) -> dict[str, float]:
@@ -409,6 +417,11 @@ def main() -> None:
         f"micro-batching on, 1 row, concurrency 32: {micro_share:.1%} of the single-row limit",
         f"the Open Inference Protocol (V2), {BATCH_ROWS} rows as one tensor, concurrency 32: "
         f"{v2_gain:.2f}x the rate of /predict with the same rows",
+        "monitoring on (drift of 10 features and the predictions) / off (DRIFT_FEATURES=0): "
+        + ", ".join(
+            f"{name} concurrency {c} {service_loads[name, c].rps / load.rps:.1%}"
+            for (name, c), load in unmonitored_loads.items()
+        ),
         f"micro-batching on, 1 row, concurrency 1: p50 {alone['micro'].p50_ms:.3f} ms, "
         f"against {alone['single'].p50_ms:.3f} ms with it off",
         f"worker RSS {rss / 2**20:.1f} MiB: {rss / bare_rss:.2f}x a bare process "

@@ -50,6 +50,9 @@ def test_bench_reports_the_service_against_its_limits() -> None:
         r"micro-batching on \d+%; \(d\), which calls the predictor, single \d+%, batch \d+%$"
     )
     assert re.search(instead, report, re.M)
+    # The service's throughput with its drift monitoring on, to that with it off.
+    ratio = r"^monitoring on .* / off .*: single concurrency 32 \d+\.\d%, batch concurrency 32 "
+    assert re.search(ratio + r"\d+\.\d%$", report, re.M), report
     # The model's own time inside the service, read from its metrics during the run.
     service_line = (
         r"single, micro-batching off, concurrency 32 .* model \d+\.\d+ ms, 1\.0 rows a call$"

@@ -4,7 +4,9 @@ The live tests share one stack: the default project baked, installed and trained
 gunicorn with two workers, and scraped every second by Prometheus under two jobs: one as docker
 compose sees it (no namespace or pod label), one as a Kubernetes ServiceMonitor would (both). After
 about 30 seconds of varied traffic, during which one worker is killed, every query of both
-dashboards and every alert rule runs through Prometheus's HTTP API.
+dashboards and every alert rule runs through Prometheus's HTTP API. Last, the project's locust
+profile runs twice, drawing rows as in training and then with one feature shifted, to prove the
+drift rules on the service's own counts.
 """
 
 import json
@@ -57,6 +59,12 @@ LOAD_SECONDS = 30
 KILL_AFTER_SECONDS = 10
 # Bounds on waiting, not speed targets: generous, so that only a hang fails them.
 START_TIMEOUT = 120
+# The drift rules read the last hour, and their alerts wait 30 minutes or more. The stack loads
+# them reading the last PSI_WINDOW instead and waiting 5 seconds, so that each locust run of
+# DRIFT_LOAD_SECONDS, longer than the window, has a PSI of its own rows alone.
+DRIFT_GROUP = "model-service-drift"
+PSI_WINDOW = "15s"
+DRIFT_LOAD_SECONDS = 25
 
 
 def http(url: str, body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
@@ -210,6 +218,18 @@ def scrape_config(service_port: int, rules: Path) -> dict[str, Any]:
     }
 
 
+def rules_for_a_short_test(rules: Path) -> dict[str, Any]:
+    """The project's rules, those of the drift group over PSI_WINDOW and with `for: 5s`."""
+    loaded = yaml.safe_load(rules.read_text())
+    (group,) = [group for group in loaded["groups"] if group["name"] == DRIFT_GROUP]
+    for rule in group["rules"]:
+        assert "1h" in rule["expr"], rule  # each reads the last hour, or a rule that does
+        rule["expr"] = rule["expr"].replace("[1h]", f"[{PSI_WINDOW}]")
+        if "for" in rule:
+            rule["for"] = "5s"
+    return loaded
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -253,8 +273,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         wait_until("both workers serve", lambda: len(worker_pids(service_url)) == 2, gunicorn)
 
+        rules = tmp / "rules.yml"
+        rules.write_text(yaml.safe_dump(rules_for_a_short_test(project / SERVICE_RULES)))
         config = tmp / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(service_port, project / SERVICE_RULES)))
+        config.write_text(yaml.safe_dump(scrape_config(service_port, rules)))
         run(["promtool", "check", "config", str(config)], cwd=tmp)
         prometheus_port = free_port()
         with (tmp / "prometheus.log").open("wb") as log:
@@ -391,7 +413,7 @@ def test_alert_rules_pass_promtool_and_their_unit_tests(baked: Path) -> None:
     require("make")
     require("promtool")
     output = run(["make", "test-alerts"], cwd=baked)
-    assert "SUCCESS: 5 rules found" in output
+    assert "SUCCESS: 14 rules found" in output
     assert "SUCCESS" in output.rsplit("Unit Testing:", 1)[1]
 
 
@@ -545,7 +567,7 @@ def test_every_alert_rule_parses_and_evaluates(stack: Stack) -> None:
         for group in stack.prometheus.api("rules")["groups"]
         for rule in group["rules"]
     }
-    assert set(loaded) == {rule["alert"] for rule in rules}
+    assert set(loaded) == {rule.get("alert") or rule["record"] for rule in rules}
     for name, rule in loaded.items():
         assert rule["health"] == "ok", f"{name}: {rule.get('lastError')}"
 
@@ -583,3 +605,76 @@ def test_adapter_rule_serves_requests_per_second_per_pod(stack: Stack) -> None:
     (sample,) = stack.prometheus.query(expr, at=stack.load_end)
     assert sample["metric"] == {"pod": CLUSTER_POD}
     assert float(sample["value"][1]) > 1
+
+
+# --- Drift, on the locust profile's rows (these run last: they add predictions) ---------------
+
+
+@dataclass
+class Drift:
+    shifted: str
+    tracked: set[str]
+    # PSI per feature, and the features whose drift alert fired, at the end of each locust run.
+    psi_as_trained: dict[str, float]
+    psi_shifted: dict[str, float]
+    firing_as_trained: set[str]
+    firing_shifted: set[str]
+
+
+@pytest.fixture(scope="module")
+def drift(stack: Stack) -> Drift:
+    prometheus = stack.prometheus
+    tracked = set(
+        prometheus.label_values("feature", f'model_input_bin_training_ratio{{job="{LOCAL_JOB}"}}')
+    )
+    metadata = json.loads((stack.project / "models" / "model.metadata.json").read_text())
+    shifted = metadata["features"][0]["name"]
+
+    def locust(**env: str) -> float:
+        """Run the project's locust profile; return when it ended, with a scrape and a rule
+        evaluation after its last rows."""
+        run(
+            [
+                str(stack.project / ".venv" / "bin" / "locust"), "--locustfile",
+                "loadtest/locustfile.py", "--headless", "--host", stack.service_url, "--users", "4",
+                "--spawn-rate", "4", "--run-time", f"{DRIFT_LOAD_SECONDS}s", "--only-summary",
+            ],
+            cwd=stack.project,
+            env={"MODEL_SERVICE_MODEL_PATH": "models/model.ubj", "P95_MS": "10000", **env},
+        )  # fmt: skip
+        return time.time() - 2 * SCRAPE_SECONDS
+
+    def psi(at: float) -> dict[str, float]:
+        series = prometheus.query(f'job_feature:model_input_psi:1h{{job="{LOCAL_JOB}"}}', at)
+        return {sample["metric"]["feature"]: float(sample["value"][1]) for sample in series}
+
+    def firing(at: float) -> set[str]:
+        selector = f'alertname="ModelServiceInputDrift", alertstate="firing", job="{LOCAL_JOB}"'
+        return {
+            sample["metric"]["feature"] for sample in prometheus.query(f"ALERTS{{{selector}}}", at)
+        }
+
+    as_trained = locust()
+    shifted_end = locust(SHIFT_FEATURE=shifted, SHIFT_BY="1")
+    return Drift(
+        shifted, tracked, psi(as_trained), psi(shifted_end), firing(as_trained), firing(shifted_end)
+    )
+
+
+def test_the_first_features_are_tracked(drift: Drift) -> None:
+    assert len(drift.tracked) == 10  # DRIFT_FEATURES' default, of the sample's 30 features
+    assert drift.shifted in drift.tracked
+
+
+def test_rows_drawn_as_in_training_keep_every_feature_stable(drift: Drift) -> None:
+    assert set(drift.psi_as_trained) == drift.tracked
+    assert all(psi < 0.1 for psi in drift.psi_as_trained.values()), drift.psi_as_trained
+    assert drift.firing_as_trained == set()
+
+
+def test_a_shifted_feature_drifts_alone_and_fires_the_drift_alert(drift: Drift) -> None:
+    assert drift.psi_shifted[drift.shifted] > 0.2
+    others = {name: psi for name, psi in drift.psi_shifted.items() if name != drift.shifted}
+    assert set(others) == drift.tracked - {drift.shifted}
+    assert all(psi < 0.1 for psi in others.values()), others
+    assert drift.firing_shifted == {drift.shifted}

@@ -13,6 +13,9 @@ Environment:
                       one [N, F] tensor to the Open Inference Protocol's /v2/models/NAME/infer
     P95_MS            target for the p95 latency of predict requests, in ms (default 100)
     MAX_ERROR_RATIO   target for the share of failed predict requests (default 0.01)
+    SHIFT_FEATURE     a feature whose values are all moved by SHIFT_BY: drifted traffic, to see
+                      the drift panels and alerts respond (default: none, no row is moved)
+    SHIFT_BY          how far, in the feature's training standard deviations (default 1)
 The run exits non-zero when a target is missed.
 """
 
@@ -37,25 +40,38 @@ if PROTOCOL not in ("predict", "v2"):
     raise SystemExit(f"PROTOCOL must be predict or v2, not {PROTOCOL!r}")
 P95_MS = float(os.environ.get("P95_MS", "100"))
 MAX_ERROR_RATIO = float(os.environ.get("MAX_ERROR_RATIO", "0.01"))
+SHIFT_FEATURE = os.environ.get("SHIFT_FEATURE", "")
+SHIFT_BY = float(os.environ.get("SHIFT_BY", "1"))
 READY_TIMEOUT_SECONDS = 60
 
 
 class RowSampler:
-    """Draws rows whose features follow their training distribution, bin by decile bin."""
+    """Draws rows whose features follow their training distribution, bin by decile bin; with
+    `shift_feature`, that feature's values are moved by `shift_by` training standard deviations."""
 
-    def __init__(self, metadata: dict[str, Any], seed: int | None = None) -> None:
+    def __init__(
+        self,
+        metadata: dict[str, Any],
+        seed: int | None = None,
+        shift_feature: str = "",
+        shift_by: float = 1.0,
+    ) -> None:
         self._rng = random.Random(seed)  # noqa: S311 - load generation, not security
         self._features = []
-        for feature in metadata["features"]:
-            summary = metadata["summary"][feature["name"]]
+        names = [feature["name"] for feature in metadata["features"]]
+        if shift_feature and shift_feature not in names:
+            raise ValueError(f"SHIFT_FEATURE={shift_feature} is none of the features: {names}")
+        for name, feature in zip(names, metadata["features"], strict=True):
+            summary = metadata["summary"][name]
             edges = [summary["min"], *summary["deciles"], summary["max"]]
-            self._features.append((feature["name"], feature["type"], edges))
+            shift = shift_by * summary["std"] if name == shift_feature else 0.0
+            self._features.append((name, feature["type"], edges, shift))
 
     def row(self) -> dict[str, float | int]:
         row: dict[str, float | int] = {}
-        for name, kind, edges in self._features:
+        for name, kind, edges, shift in self._features:
             low = self._rng.randrange(len(edges) - 1)
-            value = self._rng.uniform(edges[low], edges[low + 1])
+            value = self._rng.uniform(edges[low], edges[low + 1]) + shift
             row[name] = round(value) if kind == "int" else value
         return row
 
@@ -78,7 +94,7 @@ def wait_until_ready(host: str) -> None:
 
 class ModelUser(HttpUser):
     wait_time = between(0.01, 0.05)
-    sampler = RowSampler(json.loads(METADATA_PATH.read_text()))
+    sampler = RowSampler(json.loads(METADATA_PATH.read_text()), None, SHIFT_FEATURE, SHIFT_BY)
 
     def on_start(self) -> None:
         wait_until_ready(self.host or "")

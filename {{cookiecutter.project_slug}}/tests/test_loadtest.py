@@ -5,12 +5,17 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from .servers import PREFIX, Gunicorn, start_gunicorn, stop
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from .conftest import FEATURES
+from .servers import PREFIX, Gunicorn, request, start_gunicorn, stop
 
 PROJECT = Path(__file__).parents[1]
 LOCUSTFILE = PROJECT / "loadtest" / "locustfile.py"
@@ -35,6 +40,7 @@ def locust(
     max_error_ratio: str = "0",
     batch_rows: str = "20",
     protocol: str = "predict",
+    shift: tuple[str, str] = ("", "1"),
 ) -> subprocess.CompletedProcess[str]:
     results.mkdir()
     return subprocess.run(
@@ -51,6 +57,8 @@ def locust(
             "MAX_ERROR_RATIO": max_error_ratio,
             "BATCH_ROWS": batch_rows,
             "PROTOCOL": protocol,
+            "SHIFT_FEATURE": shift[0],
+            "SHIFT_BY": shift[1],
         },
         capture_output=True,
         text=True,
@@ -141,3 +149,45 @@ def test_make_loadtest_draws_its_rows_from_the_model_the_setting_names(
     missing = make_loadtest(elsewhere)
     assert missing.returncode != 0
     assert str(elsewhere.with_suffix(".metadata.json")) in missing.stdout + missing.stderr
+
+
+def bin_rows(service: Gunicorn) -> Counter[tuple[str, str]]:
+    """Rows counted so far per (feature, training-decile bin), from the service's /metrics."""
+    _, text = request(f"{service.url}/metrics")
+    return Counter(
+        {
+            (sample.labels["feature"], sample.labels["bin"]): sample.value
+            for family in text_string_to_metric_families(text.decode())
+            for sample in family.samples
+            if sample.name == "model_input_bin_rows_total"
+        }
+    )
+
+
+def test_a_shift_profile_moves_the_named_feature_and_no_other(
+    service: Gunicorn, model_path: Path, tmp_path: Path
+) -> None:
+    shifted, others = FEATURES[0], FEATURES[1 : Settings(_env_file=None).drift_features]
+    before = bin_rows(service)
+    result = locust(service, model_path, tmp_path / "results", p95_ms="10000", shift=(shifted, "3"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    counted = bin_rows(service)
+    counted.subtract(before)
+
+    def top_bin_share(feature: str) -> float:
+        bins = {int(bin_): rows for (name, bin_), rows in counted.items() if name == feature}
+        return bins[max(bins)] / sum(bins.values())
+
+    # Three standard deviations up puts most rows above the training data's ninth decile; a
+    # feature drawn as in training puts about a tenth there.
+    assert top_bin_share(shifted) > 0.5
+    for feature in others:
+        assert top_bin_share(feature) < 0.3, feature
+
+
+def test_a_shift_of_an_unknown_feature_fails_naming_the_features(
+    service: Gunicorn, model_path: Path, tmp_path: Path
+) -> None:
+    result = locust(service, model_path, tmp_path / "results", p95_ms="10000", shift=("nope", "1"))
+    assert result.returncode != 0
+    assert "SHIFT_FEATURE=nope is none of the features" in result.stdout + result.stderr

@@ -47,9 +47,15 @@ def test_the_metadata_example_writes_metadata_the_service_accepts(
         "x_train": np.array([[row[name] for name in FEATURES] for row in rows]),
         "classes": metadata.classes,
         "accuracy": 0.9,
+        # As predict_proba gives them, or a regressor's predict: equal shares, or zeros.
+        "predictions": np.full((20, len(metadata.classes)), 1 / len(metadata.classes))
+        if metadata.classes
+        else np.zeros(20),
     }
     exec(example, namespace)  # noqa: S102 - the README's own example
-    assert load_model(copy, threads=1).metadata.features == metadata.features
+    loaded = load_model(copy, threads=1).metadata
+    assert loaded.features == metadata.features
+    assert loaded.predictions is not None
 
 
 def test_the_authentication_example_guards_every_route(

@@ -38,6 +38,7 @@ def train(output: Path, *, seed: int = 0) -> Path:
         x_train=x_train,
         classes=[str(name) for name in data.target_names],
         evaluation={"accuracy": accuracy},
+        predictions=model.predict_proba(x_train),
     )
     write_metadata(output, metadata)
     return output

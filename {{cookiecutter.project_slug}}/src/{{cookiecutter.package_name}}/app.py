@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from .api.errors import EXCEPTION_HANDLERS
 from .api.routes import COMPONENTS, router
 from .api.schemas import ErrorResponse, PredictRequest
+from .monitoring.monitor import Monitor
 from .observability.logs import configure_logging
 from .observability.metrics import ModelMetrics, ProcessMetrics, instrument
 from .observability.middleware import RequestContextMiddleware
@@ -34,6 +35,7 @@ def create_app(
     registry = CollectorRegistry()  # one per app, so that tests can build many in one process
     model_metrics = ModelMetrics(registry)
     process_metrics = ProcessMetrics(registry)
+    monitor = Monitor(settings, registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +47,7 @@ def create_app(
             log.error("model_load_failed", path=str(error.path), error=error.cause)
             raise
         model_metrics.set_model(settings.model_name, model.metadata)
+        monitor.set_model(model.metadata)
         if settings.batch_max_rows > 0:
             app.state.batcher = MicroBatcher(
                 model.predictor.predict,
@@ -83,6 +86,7 @@ def create_app(
         openapi_url="/openapi.json" if settings.openapi_docs else None,  # /docs, /redoc with it
     )
     app.state.settings, app.state.model_metrics = settings, model_metrics
+    app.state.monitor = monitor
     app.state.model = app.state.batcher = None  # until the lifespan has loaded the model
     app.include_router(router)
     app.include_router(explain.router)

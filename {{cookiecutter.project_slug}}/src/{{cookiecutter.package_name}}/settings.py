@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     """Micro-batching: how long at most a batch keeps taking requests under load."""
     inline_predict_max_rows: Count = 100
     """Requests of at most this many rows are predicted on the event loop, larger in a thread."""
+    drift_features: Count = 10
+    """Drift: count the model's first this many features, and its predictions, in training bins."""
+    payload_log_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of predict requests logged with their rows and predictions; 0 logs none."""
+    payload_log_redact: str = ""
+    """Features, comma-separated, whose values the payload log replaces with "[redacted]"."""
 
 
 def read_settings() -> Settings:

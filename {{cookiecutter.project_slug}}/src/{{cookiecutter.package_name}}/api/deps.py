@@ -1,10 +1,13 @@
+import time
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from ..monitoring.monitor import MonitorDep
 from ..observability.metrics import ModelMetrics
 from ..serving.batching import MicroBatcher
 from ..serving.loader import LoadedModel, ModelNotReadyError
+from ..serving.prediction import Matrix, Predictions, predict_rows
 from ..settings import Settings
 
 
@@ -33,3 +36,35 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
 MetricsDep = Annotated[ModelMetrics, Depends(get_metrics)]
+
+
+class Inference:
+    """Rows to predictions, for every prediction route: by the micro-batcher or inline, timed,
+    counted and monitored. A class dependency: FastAPI resolves its parameters as dependencies."""
+
+    def __init__(
+        self,
+        model: ModelDep,
+        settings: SettingsDep,
+        batcher: BatcherDep,
+        metrics: MetricsDep,
+        monitor: MonitorDep,
+    ) -> None:
+        self.model, self.settings, self.batcher = model, settings, batcher
+        self.metrics, self.monitor = metrics, monitor
+
+    async def predict(self, x: Matrix) -> Predictions:
+        if self.batcher is not None and len(x) < self.settings.batch_max_rows:
+            result = await self.batcher.predict(x)  # the batcher times its own model calls
+        else:
+            start = time.perf_counter()
+            inline_max_rows = self.settings.inline_predict_max_rows
+            result = await predict_rows(self.model.predictor.predict, x, inline_max_rows)
+            self.metrics.observe_call(time.perf_counter() - start)
+            result.check_count(len(x))
+        self.metrics.observe_request(len(x))
+        self.monitor.observe(x, result)
+        return result
+
+
+InferenceDep = Annotated[Inference, Depends()]

@@ -1,16 +1,13 @@
-import time
+"""The service's own routes: prediction, model description and health."""
+
 from typing import Any
 
 import structlog
 from fastapi import APIRouter
 
-from ..observability.metrics import ModelMetrics
-from ..serving.batching import MicroBatcher
-from ..serving.loader import LoadedModel
-from ..serving.prediction import Matrix, Predictions, predict_rows, to_matrix
-from ..settings import Settings
+from ..serving.prediction import to_matrix
 from .body import WIDTH, PredictBody
-from .deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
+from .deps import InferenceDep, ModelDep, SettingsDep
 from .schemas import ErrorResponse, ModelInfo, PredictResponse
 
 router = APIRouter()
@@ -34,36 +31,13 @@ PREDICT_BODY = {
 }
 
 
-async def predict_matrix(
-    x: Matrix,
-    model: LoadedModel,
-    settings: Settings,
-    batcher: MicroBatcher | None,
-    metrics: ModelMetrics,
-) -> Predictions:
-    """`x` predicted by the micro-batcher or inline: the one path of every prediction route."""
-    if batcher is not None and len(x) < settings.batch_max_rows:
-        result = await batcher.predict(x)  # the batcher times its own model calls
-    else:
-        start = time.perf_counter()
-        result = await predict_rows(model.predictor.predict, x, settings.inline_predict_max_rows)
-        metrics.observe_call(time.perf_counter() - start)
-        result.check_count(len(x))
-    metrics.observe_request(len(x))
-    return result
-
-
 @router.post("/predict", responses=NOT_READY | INVALID, openapi_extra=PREDICT_BODY)
 async def predict(
-    body: PredictBody,
-    model: ModelDep,
-    settings: SettingsDep,
-    batcher: BatcherDep,
-    metrics: MetricsDep,
+    body: PredictBody, model: ModelDep, settings: SettingsDep, inference: InferenceDep
 ) -> PredictResponse:
     """Predict one or many rows."""
     x = to_matrix(body.instances, WIDTH)
-    result = await predict_matrix(x, model, settings, batcher, metrics)
+    result = await inference.predict(x)
     return PredictResponse(
         predictions=result.outputs,
         probabilities=result.probabilities,

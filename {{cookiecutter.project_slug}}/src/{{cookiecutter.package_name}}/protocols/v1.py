@@ -11,9 +11,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ..api.body import WIDTH
-from ..api.deps import BatcherDep, MetricsDep, SettingsDep
+from ..api.deps import InferenceDep, SettingsDep
 from ..api.errors import field_name
-from ..api.routes import predict_matrix
 from ..predictor import Features
 from ..serving.prediction import Matrix, to_matrix
 from .common import NamedModelDep, ProtocolRoute, as_array, bad, check_rows, json_body
@@ -63,11 +62,10 @@ async def predict(
     body: V1Body,
     model: NamedModelDep,
     settings: SettingsDep,
-    batcher: BatcherDep,
-    metrics: MetricsDep,
+    inference: InferenceDep,
 ) -> V1Predictions:
     x = instances_matrix(body.instances, settings.max_rows)
-    result = await predict_matrix(x, model, settings, batcher, metrics)
+    result = await inference.predict(x)
     return V1Predictions(predictions=result.outputs)
 
 

@@ -14,8 +14,7 @@ import structlog
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from ..api.deps import BatcherDep, MetricsDep, ModelDep, SettingsDep
-from ..api.routes import predict_matrix
+from ..api.deps import InferenceDep, ModelDep, SettingsDep
 from ..serving.loader import LoadedModel
 from ..serving.prediction import Matrix
 from .common import FIELDS, NamedModelDep, ProtocolRoute, as_array, bad, check_rows, json_body
@@ -142,8 +141,7 @@ async def infer(
     body: Annotated[InferenceRequest, json_body(InferenceRequest)],
     model: NamedModelDep,
     settings: SettingsDep,
-    batcher: BatcherDep,
-    metrics: MetricsDep,
+    inference: InferenceDep,
 ) -> InferenceResponse:
     """Predict the rows of the inputs: labels and, for a classifier, class probabilities."""
     available = outputs_of(model)
@@ -151,7 +149,7 @@ async def infer(
     if unknown := [name for name in wanted if name not in available]:
         raise bad(f"unknown output {unknown[0]!r}: the model gives {[*available]}")
     x = check_rows(to_matrix(body.inputs), settings.max_rows)
-    result = await predict_matrix(x, model, settings, batcher, metrics)
+    result = await inference.predict(x)
     classes = model.metadata.classes or []
     data = {
         "predictions": result.outputs,

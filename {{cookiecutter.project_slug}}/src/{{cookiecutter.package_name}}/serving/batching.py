@@ -1,5 +1,5 @@
 """Micro-batching, opt-in (BATCH_MAX_ROWS): a tree model's call costs nearly as much for one row
-as for dozens. To remove it, delete this and its lines in app.py, api/ and protocols/."""
+as for dozens. To remove it, delete this and its lines in app.py and api/deps.py."""
 
 import asyncio
 import time

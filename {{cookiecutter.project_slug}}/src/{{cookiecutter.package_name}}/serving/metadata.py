@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field, model_validator
 
+from ..monitoring.bins import PredictionSummary, bin_shares, decile_edges, summarize_predictions
+
 # The largest 32-bit float: tree models compute in float32 and turn a larger number silently
 # into infinity; in a float64 pipeline, a number much larger overflows (1e308 / 0.01).
 FLOAT32_MAX = 3.4028234663852886e38
@@ -35,6 +37,7 @@ class FeatureSummary(BaseModel):
     max: float
     quantiles: dict[str, float] = Field(description="Quantiles keyed p01, p05, ... p99.")
     deciles: list[float] = Field(description="The nine inner decile edges, for binning.")
+    shares: list[float] = Field(default=[], description="Training share of each decile bin.")
 
 
 class ModelMetadata(BaseModel):
@@ -46,6 +49,7 @@ class ModelMetadata(BaseModel):
     features: list[FeatureSpec]
     summary: dict[str, FeatureSummary]
     evaluation: dict[str, float] = Field(default_factory=dict)
+    predictions: PredictionSummary | None = None
 
     @model_validator(mode="after")
     def check_consistency(self) -> Self:
@@ -102,6 +106,7 @@ def summarize(x: npt.NDArray[np.floating], names: Sequence[str]) -> dict[str, Fe
                 for q, value in zip(QUANTILES, np.quantile(column, QUANTILES), strict=True)
             },
             deciles=[float(value) for value in np.quantile(column, np.arange(1, 10) / 10)],
+            shares=bin_shares(column, decile_edges(column)),
         )
     return summary
 
@@ -133,8 +138,10 @@ def describe_model(
     x_train: npt.NDArray[np.floating],
     classes: list[str] | None,
     evaluation: dict[str, float],
+    predictions: npt.NDArray[np.floating] | None = None,
 ) -> ModelMetadata:
-    """The metadata of a model just saved at `model_path` and trained on `x_train`."""
+    """The metadata of a model just saved at `model_path` and trained on `x_train`; with the
+    model's `predictions` on it (a classifier's `predict_proba`), for prediction shift."""
     specs = feature_specs(features)
     return ModelMetadata(
         framework=framework,
@@ -145,4 +152,5 @@ def describe_model(
         features=specs,
         summary=summarize(x_train, [spec.name for spec in specs]),
         evaluation=evaluation,
+        predictions=None if predictions is None else summarize_predictions(predictions, classes),
     )

@@ -1,0 +1,40 @@
+"""What the service watches beyond its own health: drift of inputs and predictions from the
+training data, and a sample of the payloads. The predict route reports each request here."""
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
+
+from ..serving.metadata import ModelMetadata
+from ..serving.prediction import Matrix, Predictions
+from ..settings import Settings
+from .drift import DriftMetrics
+from .payloads import PayloadLog
+
+
+class Monitor:
+    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.drift = DriftMetrics(registry, settings.drift_features)
+        self.payloads: PayloadLog | None = None
+
+    def set_model(self, metadata: ModelMetadata) -> None:
+        self.drift.set_model(metadata)
+        if self.settings.payload_log_rate > 0:  # when off, no work at all per request
+            names = [spec.name for spec in metadata.features]
+            self.payloads = PayloadLog(
+                self.settings.payload_log_rate, names, self.settings.payload_log_redact
+            )
+
+    def observe(self, x: Matrix, result: Predictions) -> None:
+        self.drift.observe(x, result)
+        if self.payloads is not None:
+            self.payloads.sample(x, result)
+
+
+async def get_monitor(request: Request) -> Monitor:
+    return cast(Monitor, request.app.state.monitor)
+
+
+MonitorDep = Annotated[Monitor, Depends(get_monitor)]
