@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -90,3 +91,37 @@ def test_before_the_model_is_loaded_it_is_a_503(app: FastAPI, name: str, row: Ro
     ):
         assert response.status_code == 503
         assert response.json() == {"error": "the model is not loaded yet"}
+
+
+def test_every_prediction_route_counts_its_rows_alike(
+    app: FastAPI, client: TestClient, name: str, metadata: ModelMetadata
+) -> None:
+    """/predict, V1 and V2 share one path: the rows predicted and their drift bins count each."""
+    rows = varied_rows(metadata, 7, seed=11)
+    positional = [[row[feature] for feature in FEATURES] for row in rows]
+    tensor = {"name": "rows", "shape": [7, len(FEATURES)], "datatype": "FP64", "data": positional}
+    bodies = {
+        "/predict": {"instances": rows},
+        f"/v1/models/{name}:predict": {"instances": positional},
+        f"/v2/models/{name}/infer": {"inputs": [tensor]},
+    }
+
+    def counted() -> tuple[float, float]:
+        app.state.monitor.drift.flush()  # counts reach the counters at most once a second
+        samples = [
+            sample
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples
+        ]
+        predicted = sum(s.value for s in samples if s.name == "model_predictions_total")
+        binned = sum(
+            s.value
+            for s in samples
+            if s.name == "model_input_bin_rows_total" and s.labels["feature"] == FEATURES[0]
+        )
+        return predicted, binned
+
+    for path, body in bodies.items():
+        before = counted()
+        assert client.post(path, json=body).status_code == 200, path
+        assert [after - was for after, was in zip(counted(), before, strict=True)] == [7, 7], path
