@@ -168,7 +168,8 @@ def load_once(target: Target) -> Load:
     if "Non-2xx" in output or "Socket errors" in output:
         raise SystemExit(f"wrk saw errors:\n{output}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    # wrk pads a latency in seconds with a space: "99%    1.17s ".
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     load = Load(rps, to_ms(percentile["50"]), to_ms(percentile["99"]))
     if target.metrics_url and before is not None:
         after = model_totals(target.metrics_url)

@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }}.monitoring.bins import bin_shares, decile_edges, summarize_predictions
+from {{ cookiecutter.package_name }}.monitoring.bins import (
+    bin_shares,
+    decile_edges,
+    summarize_predictions,
+)
 from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
 
 

@@ -12,7 +12,11 @@ from {{ cookiecutter.package_name }}.monitoring.drift import DriftMetrics
 from {{ cookiecutter.package_name }}.predictor import Features
 from {{ cookiecutter.package_name }}.serving.loader import LoadedModel, load_model
 from {{ cookiecutter.package_name }}.serving.metadata import ModelMetadata
-from {{ cookiecutter.package_name }}.serving.prediction import Matrix, Predictions, to_matrix
+from {{ cookiecutter.package_name }}.serving.prediction import (
+    Matrix,
+    Predictions,
+    to_matrix,
+)
 
 from ..conftest import FEATURES, varied_rows
 
