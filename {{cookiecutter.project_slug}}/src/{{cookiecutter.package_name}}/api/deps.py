@@ -1,9 +1,10 @@
 import time
+from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from ..monitoring.monitor import MonitorDep
+from ..monitoring.monitor import Monitor, MonitorDep
 from ..observability.metrics import ModelMetrics
 from ..serving.batching import MicroBatcher
 from ..serving.loader import LoadedModel, ModelNotReadyError
@@ -38,20 +39,16 @@ BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
 MetricsDep = Annotated[ModelMetrics, Depends(get_metrics)]
 
 
+@dataclass(frozen=True, slots=True)
 class Inference:
     """Rows to predictions, for every prediction route: by the micro-batcher or inline, timed,
-    counted and monitored. A class dependency: FastAPI resolves its parameters as dependencies."""
+    counted and monitored."""
 
-    def __init__(
-        self,
-        model: ModelDep,
-        settings: SettingsDep,
-        batcher: BatcherDep,
-        metrics: MetricsDep,
-        monitor: MonitorDep,
-    ) -> None:
-        self.model, self.settings, self.batcher = model, settings, batcher
-        self.metrics, self.monitor = metrics, monitor
+    model: LoadedModel
+    settings: Settings
+    batcher: MicroBatcher | None
+    metrics: ModelMetrics
+    monitor: Monitor
 
     async def predict(self, x: Matrix) -> Predictions:
         if self.batcher is not None and len(x) < self.settings.batch_max_rows:
@@ -67,4 +64,15 @@ class Inference:
         return result
 
 
-InferenceDep = Annotated[Inference, Depends()]
+# A function, not the class itself: FastAPI would run the class's plain __init__ in a thread.
+async def get_inference(
+    model: ModelDep,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    metrics: MetricsDep,
+    monitor: MonitorDep,
+) -> Inference:
+    return Inference(model, settings, batcher, metrics, monitor)
+
+
+InferenceDep = Annotated[Inference, Depends(get_inference)]
