@@ -72,6 +72,7 @@ def create_app(
         refresher.cancel()
         if app.state.batcher is not None:
             await app.state.batcher.close()  # answers every request still queued
+        monitor.drift.flush()  # the counts of the last second
         app.state.model = None
 
     app = FastAPI(

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.monitoring.bins import summarize_predictions
 from {{ cookiecutter.package_name }}.monitoring.drift import DriftMetrics
 from {{ cookiecutter.package_name }}.predictor import Features
@@ -17,8 +18,9 @@ from {{ cookiecutter.package_name }}.serving.prediction import (
     Predictions,
     to_matrix,
 )
+from {{ cookiecutter.package_name }}.settings import Settings
 
-from ..conftest import FEATURES, varied_rows
+from ..conftest import FEATURES, Row, varied_rows
 
 
 def matrix(metadata: ModelMetadata, count: int, seed: int) -> Matrix:
@@ -163,3 +165,12 @@ def test_the_predict_route_counts_the_rows_of_a_tracked_feature(
         and sample.labels["feature"] == metadata.features[0].name
     ]
     assert sum(samples) == 14
+
+
+def test_the_lifespan_run_twice_counts_as_once(settings: Settings, row: Row) -> None:
+    """An app started again (a test, a server that reruns the lifespan) tracks the same bins."""
+    app = create_app(settings)
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.post("/predict", json={"instances": [row]}).status_code == 200
+    assert len(app.state.monitor.drift.columns) == min(settings.drift_features, len(FEATURES))

@@ -52,8 +52,21 @@ def test_about_the_rate_of_requests_is_logged(metadata: ModelMetadata, row: Row)
     x = np.array([[row[name] for name in FEATURES]], dtype=float)
     result = Predictions(outputs=[0.5])
     with structlog.testing.capture_logs() as logs:
-        payloads = PayloadLog(0.25, FEATURES, "")
+        payloads = PayloadLog(0.25, FEATURES, set())
         for _ in range(800):
             payloads.sample(x, result)
     assert 100 < len(logs) < 300  # 200 expected; outside, a chance below one in a million
     assert logs[0]["rows"] == [dict(zip(FEATURES, x[0].tolist(), strict=True))]
+
+
+def test_a_redacted_name_that_is_no_feature_stops_the_service_from_starting(
+    settings: Settings,
+) -> None:
+    """A misspelt name would log the values it was meant to hide: refused, named, at startup."""
+    misspelt = FEATURES[0] + "_typo"
+    update = {"payload_log_rate": 0.5, "payload_log_redact": f"{FEATURES[0]}, {misspelt}"}
+    with (
+        pytest.raises(ValueError, match=f"PAYLOAD_LOG_REDACT.*{misspelt}"),
+        TestClient(create_app(settings.model_copy(update=update))),
+    ):
+        pass

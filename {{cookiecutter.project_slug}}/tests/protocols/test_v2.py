@@ -157,6 +157,14 @@ def bad_requests(row: Row) -> dict[str, tuple[Any, str]]:
         ),
         "no inputs": ({"inputs": []}, "inputs"),
         "no rows": ({"inputs": [one | {"shape": [0, WIDTH], "data": []}]}, "0"),
+        "a huge shape of no values": (
+            {"inputs": [one | {"shape": [2**62, 0], "data": []}]},
+            "shape",
+        ),
+        "more dimensions than numpy's": (
+            {"inputs": [one | {"shape": [1] * 70, "data": [1.0]}]},
+            "shape",
+        ),
         "a value out of range": (
             {"inputs": [one | {"data": [1e39, *one["data"][1:]]}]},
             f"row 0, {first}",

@@ -70,8 +70,10 @@ class DriftMetrics:
 
     def set_model(self, metadata: ModelMetadata) -> None:
         """Export the training shares, and create every counter at 0 so that a bin no live row
-        has fallen in yet still counts in the PSI."""
+        has fallen in yet still counts in the PSI. Each call starts over (a lifespan run again)."""
         edges, offsets = [], []
+        self.columns, self.input_bins, self.output_bins = [], [], []
+        self.output_edges, self.classes, self.positive = [], {}, ""
         for column, spec in enumerate(metadata.features[: self.features]):
             summary = metadata.summary[spec.name]
             distinct = np.unique(summary.deciles)  # as bins.bin_shares cut them in training

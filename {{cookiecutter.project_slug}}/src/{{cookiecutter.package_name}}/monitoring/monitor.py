@@ -1,5 +1,5 @@
 """What the service watches beyond its own health: drift of inputs and predictions from the
-training data, and a sample of the payloads. The predict route reports each request here."""
+training data, and a sample of the payloads. Every prediction route reports here (api/deps.py)."""
 
 from typing import Annotated, cast
 
@@ -23,9 +23,11 @@ class Monitor:
         self.drift.set_model(metadata)
         if self.settings.payload_log_rate > 0:  # when off, no work at all per request
             names = [spec.name for spec in metadata.features]
-            self.payloads = PayloadLog(
-                self.settings.payload_log_rate, names, self.settings.payload_log_redact
-            )
+            redact = {name.strip() for name in self.settings.payload_log_redact.split(",")} - {""}
+            if unknown := sorted(redact - set(names)):
+                # A misspelt name would log the very values it was meant to hide.
+                raise ValueError(f"PAYLOAD_LOG_REDACT names no feature of the model: {unknown}")
+            self.payloads = PayloadLog(self.settings.payload_log_rate, names, redact)
 
     def observe(self, x: Matrix, result: Predictions) -> None:
         self.drift.observe(x, result)

@@ -11,10 +11,10 @@ REDACTED = "[redacted]"
 
 
 class PayloadLog:
-    def __init__(self, rate: float, features: list[str], redact: str) -> None:
+    def __init__(self, rate: float, features: list[str], redacted: set[str]) -> None:
         self.rate = rate
         self.features = features
-        self.redacted = {name.strip() for name in redact.split(",")}
+        self.redacted = redacted
         self.log = structlog.get_logger().bind(logger=__name__)
 
     def sample(self, x: Matrix, result: Predictions) -> None:

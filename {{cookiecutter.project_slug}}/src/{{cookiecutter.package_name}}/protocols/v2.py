@@ -23,6 +23,7 @@ router = APIRouter(prefix="/v2", route_class=ProtocolRoute, tags=["Open Inferenc
 # Each datatype an input may have, with the numpy dtype kinds that its JSON values give.
 DATATYPES = {"FP32": "fiu", "FP64": "fiu", "INT32": "iu", "INT64": "iu", "BOOL": "b"}
 NAMES = [name for name, _ in FIELDS]
+VERSION = importlib.metadata.version("{{ cookiecutter.project_slug }}")
 
 
 class Tensor(BaseModel):
@@ -78,7 +79,10 @@ def to_matrix(inputs: list[TensorData]) -> Matrix:
         array = as_array(tensor.data, DATATYPES[tensor.datatype], what)
         if min(tensor.shape, default=0) < 0 or math.prod(tensor.shape) != array.size:
             raise bad(f"{what}: shape {tensor.shape} does not fit {array.size} values")
-        arrays[tensor.name] = array.reshape(tensor.shape)
+        try:  # a shape with a 0 fits no data, whatever its other sizes
+            arrays[tensor.name] = array.reshape(tensor.shape)
+        except ValueError:
+            raise bad(f"{what}: shape {tensor.shape} does not fit {array.size} values") from None
     if len(arrays) < len(inputs):
         raise bad("two inputs have the same name")
     first = next(iter(arrays.values()))
@@ -99,8 +103,7 @@ def to_matrix(inputs: list[TensorData]) -> Matrix:
 
 @router.get("")
 async def server_metadata(settings: SettingsDep) -> dict[str, Any]:
-    version = importlib.metadata.version("{{ cookiecutter.project_slug }}")
-    return {"name": settings.model_name, "version": version, "extensions": []}
+    return {"name": settings.model_name, "version": VERSION, "extensions": []}
 
 
 @router.get("/health/live")
